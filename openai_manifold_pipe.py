@@ -1,0 +1,1782 @@
+"""
+title: OpenAI Manifold Pipe
+author: OpenAI Manifold Pipe maintainers
+version: 0.2.0
+license: MIT
+description: OpenAI and OpenAI-compatible models in Open WebUI, with per-user API keys.
+required_open_webui_version: 0.12.4
+"""
+
+# Generated file: please do not edit it by hand.
+#
+# This is the OpenAI Manifold Pipe as one file, ready to paste into Open WebUI
+# (Admin Panel > Functions). scripts/build.py writes it from the Python package
+# in src/openai_manifold_pipe/ of the project's repository, where the code is
+# maintained and tested; each "# ----- name.py" banner below starts one of its
+# modules. Change the package and rebuild: edits made here are lost with the
+# next version.
+
+import asyncio
+import codecs
+import fnmatch
+import hashlib
+import itertools
+import json
+import logging
+import random
+import re
+import ssl
+import time
+import weakref
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
+from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
+from urllib.parse import urlsplit
+
+import aiohttp
+from pydantic import BaseModel, Field, field_validator
+
+# ----- errors.py -------------------------------------------------------------
+# Errors: every failure becomes a sentence the user can act on.
+#
+# The upstream speaks in status codes, OpenAI error bodies, proxy HTML pages and
+# aiohttp exceptions; users need to know what happened and what to change. The
+# texts here name the valve or setting to fix where there is one.
+
+USER_VALVES_PATH = "Settings > Account > Functions > OpenAI Manifold Pipe"
+ADMIN_VALVES_PATH = "Admin Panel > Functions > OpenAI Manifold Pipe > Valves"
+NO_USER_KEY = (
+    "OPENAI_API_KEY not provided by the user. Add your API key in "
+    f"{USER_VALVES_PATH} (the OPENAI_API_KEY field), then send your message again."
+)
+
+# HTTP statuses worth another attempt before the user has seen anything.
+RETRYABLE_STATUSES = frozenset({408, 409, 429, 500, 502, 503, 504})
+
+_MAX_UPSTREAM_TEXT = 300
+
+
+class PipeError(Exception):
+    """A failure with a message that is safe to show (no key, no traceback)."""
+
+    def __init__(self, message: str, *, status: int | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status = status
+
+
+class UpstreamError(PipeError):
+    """The upstream answered with an HTTP error; `detail` holds its parsed body."""
+
+    def __init__(self, message: str, *, status: int, detail: "ErrorDetail") -> None:
+        super().__init__(message, status=status)
+        self.detail = detail
+
+
+class ErrorDetail:
+    """The useful parts of an upstream error body, whatever its shape."""
+
+    __slots__ = ("message", "code", "type", "param")
+
+    def __init__(
+        self,
+        message: str = "",
+        code: str | None = None,
+        type: str | None = None,
+        param: str | None = None,
+    ) -> None:
+        self.message = message
+        self.code = code
+        self.type = type
+        self.param = param
+
+    @classmethod
+    def parse(cls, text: str) -> "ErrorDetail":
+        """Read OpenAI's `{"error": {...}}` and the shapes other providers use.
+
+        HTML pages from proxies and empty bodies give an empty message: their
+        text would only confuse the user.
+        """
+        text = (text or "").strip()
+        if not text or text.startswith("<"):
+            return cls()
+        try:
+            data = json.loads(text)
+        except ValueError:
+            return cls(message=_shorten(text))
+        if isinstance(data, list) and data:
+            data = data[0]
+        if not isinstance(data, dict):
+            return cls(message=_shorten(str(data)))
+        error = data.get("error", data)
+        if isinstance(error, str):
+            return cls(message=_shorten(error))
+        if not isinstance(error, dict):
+            return cls()
+        message = error.get("message") or error.get("detail") or data.get("detail")
+        code = error.get("code") or error.get("status")
+        return cls(
+            message=_shorten(_as_text(message)),
+            code=str(code) if code not in (None, "") else None,
+            type=error.get("type") if isinstance(error.get("type"), str) else None,
+            param=error.get("param") if isinstance(error.get("param"), str) else None,
+        )
+
+    @property
+    def is_insufficient_quota(self) -> bool:
+        return "insufficient_quota" in (self.code, self.type)
+
+    @property
+    def is_context_too_long(self) -> bool:
+        text = f"{self.code} {self.message}".lower()
+        return "context_length_exceeded" in text or "maximum context length" in text
+
+
+def _as_text(value: object) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, ensure_ascii=False)
+
+
+def _shorten(text: str) -> str:
+    text = " ".join(text.split())
+    if len(text) > _MAX_UPSTREAM_TEXT:
+        return text[: _MAX_UPSTREAM_TEXT - 1] + "…"
+    return text
+
+
+def host_of(url: str) -> str:
+    """The host and port of a URL: enough to recognise it, never a query string."""
+    return urlsplit(url).netloc or url
+
+
+def key_advice(key_source: str) -> str:
+    """Where the key that was used can be changed."""
+    if key_source == "user":
+        return f"Check the OPENAI_API_KEY in {USER_VALVES_PATH}."
+    if key_source == "global":
+        return f"Ask your admin to check the OPENAI_API_KEY in {ADMIN_VALVES_PATH}."
+    return (
+        "No API key was sent: add your key in "
+        f"{USER_VALVES_PATH}, or ask your admin to set one."
+    )
+
+
+def retryable(status: int, detail: ErrorDetail) -> bool:
+    """Whether another attempt could succeed; an empty quota never refills by waiting."""
+    return status in RETRYABLE_STATUSES and not detail.is_insufficient_quota
+
+
+def describe_status(
+    status: int, detail: ErrorDetail, *, model: str, url: str, key_source: str
+) -> str:
+    """The user-facing sentence for an HTTP error from the upstream."""
+    host = host_of(url)
+    said = f' The endpoint said: "{detail.message}"' if detail.message else ""
+    if status == 401:
+        return f"The API key was rejected by {host} (401). {key_advice(key_source)}"
+    if status == 403:
+        return (
+            f"Access denied by {host} (403).{said} Your key may not have access to "
+            f"{model}; check its permissions, or ORGANIZATION_ID and PROJECT_ID in "
+            f"{USER_VALVES_PATH}."
+        )
+    if status == 404:
+        return (
+            f"The model {model} was not found at {host} (404).{said} Pick another "
+            "model, or ask your admin to check OPENAI_API_BASE_URL and the model lists."
+        )
+    if status == 413 or detail.is_context_too_long:
+        return (
+            f"The conversation is too long for {model} ({status}).{said} Start a new "
+            "chat, remove large files, or pick a model with a larger context window."
+        )
+    if status == 429 and detail.is_insufficient_quota:
+        return (
+            f"The account behind this API key has run out of credit at {host} "
+            "(429 insufficient_quota). Add credit or raise the limit in the "
+            "provider's billing settings; trying again will not help until then."
+        )
+    if status == 429:
+        return f"Rate limit reached at {host} (429).{said} Wait a moment and try again."
+    if status in (408, 504):
+        return (
+            f"{host} timed out before answering ({status}).{said} Try again; if it "
+            "keeps happening, shorten the request or try later."
+        )
+    if status >= 500:
+        body = said or " (no details: the body was empty or a proxy's HTML page)"
+        return (
+            f"{host} had a server error ({status}).{body} This is on the provider's "
+            "side: try again in a moment."
+        )
+    if status in (400, 409, 422):
+        return f"{host} refused the request ({status}).{said}"
+    return f"{host} answered with an unexpected error ({status}).{said}"
+
+
+def describe_exception(exc: BaseException, *, url: str, timeout: float) -> str:
+    """The user-facing sentence for a failure to talk to the upstream at all."""
+    host = host_of(url)
+    check_url = f"Ask your admin to check OPENAI_API_BASE_URL in {ADMIN_VALVES_PATH}."
+    if isinstance(exc, aiohttp.ClientConnectorDNSError):
+        return f"The host {host} could not be found (DNS lookup failed). {check_url}"
+    if isinstance(
+        exc, (aiohttp.ClientConnectorCertificateError, aiohttp.ClientSSLError)
+    ) or isinstance(getattr(exc, "os_error", None), ssl.SSLError):
+        return (
+            f"A secure (TLS) connection to {host} failed: its certificate was not "
+            f"accepted. {check_url}"
+        )
+    if isinstance(exc, aiohttp.ConnectionTimeoutError):
+        return f"Connecting to {host} timed out. {check_url}"
+    if isinstance(exc, (asyncio.TimeoutError, aiohttp.ServerTimeoutError)):
+        return (
+            f"{host} sent nothing for {timeout:g} seconds, so the request was "
+            "stopped. Try again; if the model needs longer, ask your admin to raise "
+            "REQUEST_TIMEOUT."
+        )
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        return f"Could not connect to {host} (connection refused). {check_url}"
+    if isinstance(exc, aiohttp.ClientPayloadError):
+        return (
+            f"The connection to {host} was cut off before the answer was complete. "
+            "Try again."
+        )
+    if isinstance(exc, aiohttp.ServerDisconnectedError):
+        return f"{host} closed the connection without answering. Try again."
+    if isinstance(exc, aiohttp.ClientError):
+        return f"The request to {host} failed ({type(exc).__name__}). Try again."
+    return f"The request to {host} failed unexpectedly ({type(exc).__name__})."
+
+
+def short_reason(exc: BaseException) -> str:
+    """A few words on why a connection failed, for places with little room."""
+    if isinstance(exc, aiohttp.ClientConnectorDNSError):
+        return "host not found"
+    if isinstance(
+        exc, (aiohttp.ClientConnectorCertificateError, aiohttp.ClientSSLError)
+    ):
+        return "TLS certificate not accepted"
+    if isinstance(exc, asyncio.TimeoutError):
+        return "no answer in time"
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        return "connection refused"
+    return "connection failed"
+
+
+def retry_after_seconds(headers: Mapping[str, str]) -> float | None:
+    """The wait the upstream asked for: `retry-after-ms`, or `Retry-After` in seconds or as a date."""
+    millis = headers.get("retry-after-ms")
+    if millis:
+        try:
+            return max(0.0, float(millis) / 1000)
+        except ValueError:
+            pass
+    value = headers.get("retry-after")
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
+
+
+# ----- catalog.py ------------------------------------------------------------
+# Catalog: which of the endpoint's models the model picker offers, and caching.
+#
+# Open WebUI calls pipes() on every model listing and waits for it with no timeout
+# of its own, so a listing is served from a per-(URL, key) cache, refreshed at most
+# once per TTL with a short timeout, and falls back to the last good list. The
+# cache holds what the endpoint said; filters apply on every listing so a valve
+# change shows at once.
+
+# Kinds of model that cannot hold a chat on /chat/completions, on any endpoint.
+_NOT_CHAT = re.compile(
+    r"embed|rerank|tts|whisper|transcri|speech|realtime|moderation|dall-e|image"
+    r"|sora|video|audio",
+    re.IGNORECASE,
+)
+# OpenAI's own ids: the families the GPT filter keeps...
+_OPENAI_CHAT_FAMILY = re.compile(r"^(?:gpt-|chatgpt-|o\d+(?:-|$))", re.IGNORECASE)
+# ...and those of its ids that only answer on /completions or /responses.
+_OPENAI_NOT_CHAT = re.compile(
+    r"-instruct|-pro(?:-|$)|davinci|babbage|codex|computer-use|deep-research",
+    re.IGNORECASE,
+)
+_OPENAI_ID = re.compile(
+    r"^(?:gpt-|chatgpt-|o\d+(?:-|$)|davinci|babbage|text-|codex|computer-use)",
+    re.IGNORECASE,
+)
+
+# The id of the one entry shown when the models cannot be listed.
+SETUP_MODEL_ID = "setup-required"
+
+
+def is_openai_api(base_url: str) -> bool:
+    """Whether the endpoint is OpenAI's own API, where the GPT filter applies."""
+    return (urlsplit(base_url).hostname or "").lower() == "api.openai.com"
+
+
+def is_chat_model(model_id: str, *, openai_api: bool) -> bool:
+    """Whether a model can chat on /chat/completions, judged by its id.
+
+    The `-instruct` and `-pro` rules only concern OpenAI's own ids: elsewhere
+    `kimi-k2-instruct` or `gemini-2.5-pro` are chat models.
+    """
+    name = model_id.rsplit("/", 1)[-1]
+    if _NOT_CHAT.search(name):
+        return False
+    if _OPENAI_ID.match(name) and _OPENAI_NOT_CHAT.search(name):
+        return False
+    return not openai_api or bool(_OPENAI_CHAT_FAMILY.match(name))
+
+
+def split_list(value: str) -> list[str]:
+    """A comma-separated valve as a list of its non-empty items."""
+    return [item.strip() for item in (value or "").split(",") if item.strip()]
+
+
+def is_glob(pattern: str) -> bool:
+    return any(char in pattern for char in "*?[")
+
+
+def matches(model_id: str, patterns: list[str]) -> bool:
+    """Case-insensitive match against ids and shell-style globs."""
+    lowered = model_id.lower()
+    return any(fnmatch.fnmatchcase(lowered, pattern.lower()) for pattern in patterns)
+
+
+def select_models(
+    listed: list[dict],
+    *,
+    allowlist: list[str],
+    blocklist: list[str],
+    chat_only: bool,
+    openai_api: bool,
+) -> list[dict]:
+    """The upstream models to offer, in id order.
+
+    An exact allowlisted id is offered as the admin wrote it, listed or not and
+    whatever the filter says; a glob only admits listed models that pass the
+    filter. The blocklist always wins.
+    """
+    exact = [item for item in allowlist if not is_glob(item)]
+    exact_lower = {item.lower() for item in exact}
+    globs = [item for item in allowlist if is_glob(item)]
+    offered: dict[str, dict] = {}
+    for model in listed:
+        model_id = model["id"]
+        if model_id in offered or matches(model_id, blocklist):
+            continue
+        if model_id.lower() in exact_lower:
+            offered[model_id] = model
+        elif (not chat_only or is_chat_model(model_id, openai_api=openai_api)) and (
+            not allowlist or matches(model_id, globs)
+        ):
+            offered[model_id] = model
+    known = {model_id.lower() for model_id in offered}
+    for model_id in exact:
+        if model_id.lower() not in known and not matches(model_id, blocklist):
+            offered[model_id] = {"id": model_id}
+            known.add(model_id.lower())
+    return sorted(offered.values(), key=lambda model: model["id"].lower())
+
+
+def parse_model_list(data: object) -> list[dict]:
+    """Model entries from a /models answer: OpenAI's `{"data": [...]}` or a bare list."""
+    items = data.get("data", data.get("models")) if isinstance(data, dict) else data
+    if not isinstance(items, list):
+        raise ValueError("no model list in the answer")
+    models = []
+    for item in items:
+        if isinstance(item, str):
+            models.append({"id": item})
+        elif isinstance(item, dict) and isinstance(item.get("id"), str):
+            model = {"id": item["id"]}
+            if isinstance(item.get("name"), str) and item["name"].strip():
+                model["name"] = item["name"].strip()
+            models.append(model)
+    return models
+
+
+@dataclass
+class Listing:
+    """What the endpoint last said: its models (last good) and any current problem."""
+
+    models: list[dict] | None = None
+    problem: str | None = None
+    checked_at: float = float("-inf")
+
+
+class ModelCache:
+    """Model lists per (base URL, key), each fetched at most once per TTL.
+
+    Keys are stored as digests: the cache never holds a key in clear. Concurrent
+    listings of one endpoint share one fetch, run as its own task so that a
+    listing abandoned by its caller still completes for the others.
+    """
+
+    def __init__(self) -> None:
+        self._listings: dict[tuple[str, str], Listing] = {}
+        self._pending: dict[tuple[str, str], asyncio.Task] = {}
+
+    async def get(
+        self,
+        base_url: str,
+        key: str,
+        ttl: float,
+        fetch: Callable[[], Awaitable[list[dict]]],
+    ) -> Listing:
+        slot = (base_url, hashlib.sha256(key.encode()).hexdigest())
+        listing = self._listings.get(slot)
+        if listing and time.monotonic() - listing.checked_at < ttl:
+            return listing
+        task = self._pending.get(slot)
+        if task is None:
+            task = asyncio.ensure_future(self._refresh(slot, fetch))
+            self._pending[slot] = task
+            task.add_done_callback(lambda _: self._pending.pop(slot, None))
+        return await asyncio.shield(task)
+
+    async def _refresh(
+        self, slot: tuple[str, str], fetch: Callable[[], Awaitable[list[dict]]]
+    ) -> Listing:
+        previous = self._listings.get(slot, Listing())
+        try:
+            listing = Listing(models=await fetch())
+        except PipeError as error:
+            listing = Listing(models=previous.models, problem=error.message)
+        listing.checked_at = time.monotonic()
+        self._listings[slot] = listing
+        return listing
+
+
+def setup_entry(prefix: str, problem: str) -> dict:
+    """The one model shown when nothing can be listed; its name says what to fix."""
+    return {"id": SETUP_MODEL_ID, "name": f"{prefix}{problem}"}
+
+
+NO_LISTING_KEY = (
+    f"Set OPENAI_API_KEY in {ADMIN_VALVES_PATH} so the pipe can list models "
+    "(or list model ids in MODEL_ALLOWLIST)."
+)
+
+# ----- redact.py -------------------------------------------------------------
+# Secrets: the one place keys are removed from what users and logs see.
+#
+# Every message, model name, status line and log record the pipe produces passes
+# through here. Two nets: the exact keys in play (any 8-character piece of them,
+# which also catches OpenAI's masked echo `sk-abc12***...wxyz`), and anything shaped
+# like a key from a known provider, in case an upstream echoes one we never held.
+
+REDACTED = "[redacted]"
+
+# The smallest piece of a key that counts as leaking it.
+KEY_PIECE = 8
+
+_KEY_SHAPED = re.compile(
+    r"""
+    \b(?:sk|pk|rk)-[A-Za-z0-9_\-]*[A-Za-z0-9_\-*]{6,}   # OpenAI and most compatibles, masked too
+    | \bgsk_[A-Za-z0-9]{8,}                             # Groq
+    | \bxai-[A-Za-z0-9]{8,}                             # xAI
+    | \bAIza[0-9A-Za-z_\-]{20,}                         # Google
+    | \bnvapi-[A-Za-z0-9_\-]{8,}                        # NVIDIA
+    | \bBearer\s+[^\s"',]+                              # an Authorization header value
+    | [^\s"'`:=]{2,}\*{4,}[^\s"'`,.]*                   # any masked secret: abcd****wxyz
+    """,
+    re.VERBOSE,
+)
+
+
+class Redactor:
+    """Removes the given keys, in whole or in part, and key-shaped text.
+
+    Built once per request with that request's keys (the user's and the global
+    one), so a key echoed back by the upstream is caught even when its shape is
+    unknown.
+    """
+
+    def __init__(self, keys: Iterable[str | None] = ()) -> None:
+        self._pieces: set[str] = set()
+        self._short: list[str] = []
+        for key in keys:
+            key = (key or "").strip()
+            if len(key) >= KEY_PIECE:
+                self._pieces.update(
+                    key[i : i + KEY_PIECE] for i in range(len(key) - KEY_PIECE + 1)
+                )
+            elif len(key) >= 4:
+                self._short.append(key)
+
+    def __call__(self, text: object) -> str:
+        text = _KEY_SHAPED.sub(REDACTED, str(text))
+        if self._pieces:
+            text = self._without_pieces(text)
+        for key in self._short:
+            text = text.replace(key, REDACTED)
+        return text
+
+    def _without_pieces(self, text: str) -> str:
+        """Blank every run of characters covered by an 8-character piece of a key."""
+        covered = bytearray(len(text))
+        for start in range(len(text) - KEY_PIECE + 1):
+            if text[start : start + KEY_PIECE] in self._pieces:
+                covered[start : start + KEY_PIECE] = b"\x01" * KEY_PIECE
+        if not any(covered):
+            return text
+        out: list[str] = []
+        previous = 0
+        for index, char in enumerate(text):
+            if covered[index]:
+                if not previous:
+                    out.append(REDACTED)
+            else:
+                out.append(char)
+            previous = covered[index]
+        return "".join(out)
+
+
+redact_key_shaped = Redactor()
+
+
+class RedactingFilter(logging.Filter):
+    """Last line of defence for log records: no key-shaped text reaches a handler."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.msg = redact_key_shaped(record.getMessage())
+        record.args = None
+        if record.exc_info and record.exc_info[1] is not None:
+            record.exc_text = redact_key_shaped(
+                logging.Formatter().formatException(record.exc_info)
+            )
+            record.exc_info = None
+        return True
+
+
+log = logging.getLogger("openai_manifold_pipe")
+if not any(isinstance(f, RedactingFilter) for f in log.filters):
+    log.addFilter(RedactingFilter())
+
+# ----- sse.py ----------------------------------------------------------------
+# SSE: an incremental reader for the upstream's text/event-stream.
+#
+# Bytes arrive split anywhere: inside a line, between CR and LF, inside a UTF-8
+# character. The reader follows the WHATWG event-stream rules (CR, LF and CRLF
+# line ends, comments, multi-line data) and yields each event's data as soon as
+# its blank line arrives, so chunks reach the user with no added delay.
+
+
+class SSEReader:
+    """Feed it bytes as they come; it returns the data of every completed event."""
+
+    def __init__(self) -> None:
+        self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        self._tail = ""
+        self._data: list[str] = []
+        self._started = False
+
+    def feed(self, chunk: bytes) -> list[str]:
+        text = self._tail + self._decoder.decode(chunk)
+        if not self._started and text:
+            text = text.removeprefix("\ufeff")
+            self._started = True
+        cr_pending = text.endswith("\r")
+        if "\r" in text:
+            # A CR at the very end may be the first half of a CRLF: keep it.
+            text = text[:-1] if cr_pending else text
+            text = text.replace("\r\n", "\n").replace("\r", "\n")
+        lines = text.split("\n")
+        self._tail = lines.pop() + ("\r" if cr_pending else "")
+        events: list[str] = []
+        for line in lines:
+            self._line(line, events)
+        return events
+
+    def close(self) -> list[str]:
+        """Events left at the end of the stream.
+
+        The standard drops an event without its blank line; servers that end on
+        `data: [DONE]` with no newline are common enough to be lenient here.
+        """
+        text = self._tail + self._decoder.decode(b"", final=True)
+        self._tail = ""
+        events: list[str] = []
+        for line in text.replace("\r\n", "\n").replace("\r", "\n").split("\n"):
+            self._line(line, events)
+        if self._data:
+            events.append("\n".join(self._data))
+            self._data = []
+        return events
+
+    def _line(self, line: str, events: list[str]) -> None:
+        if not line:
+            if self._data:
+                events.append("\n".join(self._data))
+                self._data = []
+            return
+        if line.startswith(":"):
+            return
+        name, _, value = line.partition(":")
+        if name == "data":
+            self._data.append(value[1:] if value.startswith(" ") else value)
+
+
+# ----- chat.py ---------------------------------------------------------------
+# Chat: relaying the upstream's answer to Open WebUI, streamed or whole.
+#
+# A stream is forwarded chunk for chunk as the upstream sends it, as the original
+# `data: ...` text so Open WebUI does not pay for a second JSON encoding. Nothing
+# may escape the generator: Open WebUI would drop the text already shown. Every
+# failure ends the stream with one error chunk that Open WebUI shows below it.
+
+DONE = "[DONE]"
+
+
+def error_chunk(message: str) -> dict:
+    """A stream chunk Open WebUI shows as an error under the text already streamed."""
+    return {"error": {"message": message, "type": "pipe_error"}}
+
+
+def error_completion(message: str) -> dict:
+    """A non-streaming error: Open WebUI reads `detail` first, clients read `message`."""
+    return {"error": {"message": message, "detail": message, "type": "pipe_error"}}
+
+
+async def relay_stream(
+    response: aiohttp.ClientResponse,
+    *,
+    url: str,
+    timeout: float,
+    redact: Callable[[object], str],
+) -> AsyncIterator[str | dict]:
+    """Forward an upstream stream; the connection is closed at once if the user stops."""
+    complete = False
+    try:
+        if response.content_type == "application/json":
+            yield completion_as_chunk(await _read_json(response, url))
+        else:
+            async for item in _relay_events(response, url):
+                yield item
+        complete = True
+    except PipeError as error:
+        yield error_chunk(redact(error.message))
+    except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+        yield error_chunk(redact(describe_exception(exc, url=url, timeout=timeout)))
+    except Exception as exc:  # nothing may escape into Open WebUI's stream handler
+        log.warning("stream failed: %s", redact(repr(exc)))
+        yield error_chunk(
+            f"The answer from {host_of(url)} could not be read ({type(exc).__name__})."
+        )
+    finally:
+        if complete:
+            response.release()
+        else:
+            response.close()
+
+
+async def _relay_events(
+    response: aiohttp.ClientResponse, url: str
+) -> AsyncIterator[str]:
+    reader = SSEReader()
+    done = finished = False
+    seen_events = False
+    first = True
+    # _chunks ends with b"" so the reader's last events go through the same checks.
+    async for data in _chunks(response):
+        if first and (
+            response.content_type == "text/html" or data.lstrip()[:1] == b"<"
+        ):
+            raise PipeError(_not_a_stream(url))
+        first = False
+        for event in reader.feed(data) if data else reader.close():
+            seen_events = True
+            if done or event == DONE:
+                done = True
+                continue
+            for chunk, text in _parse_event(event, url):
+                if "error" in chunk and not chunk.get("choices"):
+                    raise PipeError(
+                        f"{host_of(url)} reported an error during the answer: "
+                        + _error_text(chunk["error"])
+                    )
+                if not finished:
+                    finished = any(
+                        isinstance(choice, dict) and choice.get("finish_reason")
+                        for choice in chunk.get("choices") or ()
+                    )
+                yield text
+    if not seen_events and not first:
+        raise PipeError(_not_a_stream(url))
+    if not (done or finished):
+        raise PipeError(
+            f"The connection to {host_of(url)} ended before the answer was complete. "
+            "Try again."
+        )
+
+
+async def _chunks(response: aiohttp.ClientResponse) -> AsyncIterator[bytes]:
+    """The body as it arrives, then one empty chunk marking its end."""
+    async for data in response.content.iter_any():
+        yield data
+    yield b""
+
+
+def _parse_event(event: str, url: str) -> list[tuple[dict, str]]:
+    """The chunk(s) in one event's data, each with the line to forward for it."""
+    try:
+        chunk = json.loads(event)
+        if isinstance(chunk, dict):
+            return [(chunk, "data: " + event if "\n" not in event else _line(chunk))]
+    except ValueError:
+        if "\n" in event:
+            # A server that separates events with single newlines.
+            return [
+                pair for line in event.split("\n") for pair in _parse_event(line, url)
+            ]
+    raise PipeError(
+        f"{host_of(url)} sent data that is not valid JSON in the middle of the answer, "
+        "so the answer stopped there. Try again."
+    )
+
+
+def _line(chunk: dict) -> str:
+    return "data: " + json.dumps(chunk, ensure_ascii=False, separators=(",", ":"))
+
+
+def _error_text(error: object) -> str:
+    if isinstance(error, dict):
+        error = error.get("message") or error.get("detail") or json.dumps(error)
+    return str(error)
+
+
+def _not_a_stream(url: str) -> str:
+    return (
+        f"{host_of(url)} answered with something that is not an OpenAI-compatible "
+        "stream (a web page?). Ask your admin to check OPENAI_API_BASE_URL: it "
+        "usually ends in /v1."
+    )
+
+
+async def read_completion(response: aiohttp.ClientResponse, *, url: str) -> dict:
+    """The upstream's completion JSON as a dict."""
+    try:
+        completion = await _read_json(response, url)
+    finally:
+        response.release()
+    if "error" in completion and not completion.get("choices"):
+        raise PipeError(
+            f"{host_of(url)} reported an error: {_error_text(completion['error'])}"
+        )
+    return completion
+
+
+async def _read_json(response: aiohttp.ClientResponse, url: str) -> dict:
+    body = await response.read()
+    try:
+        data = json.loads(body)
+    except ValueError:
+        data = None
+    if not isinstance(data, dict):
+        raise PipeError(_not_a_stream(url).replace("stream", "answer", 1))
+    return data
+
+
+def completion_as_chunk(completion: dict) -> dict:
+    """A whole completion as one stream chunk, for upstreams that ignore `stream`."""
+    choices = []
+    for choice in completion.get("choices") or ():
+        delta = dict(choice.get("message") or {})
+        if delta.get("tool_calls"):
+            delta["tool_calls"] = [
+                {"index": index, **call}
+                for index, call in enumerate(delta["tool_calls"])
+            ]
+        choices.append(
+            {
+                "index": choice.get("index", 0),
+                "delta": delta,
+                "finish_reason": choice.get("finish_reason") or "stop",
+            }
+        )
+    return {**completion, "object": "chat.completion.chunk", "choices": choices}
+
+
+# ----- status.py -------------------------------------------------------------
+# Status: short lines under the chat telling the user what the pipe is doing.
+#
+# Open WebUI passes `__event_emitter__` on chats (not on background tasks, and it
+# may be absent in older hosts); a failing emitter must never fail the chat.
+
+Emitter = Callable[[dict], Awaitable[None]]
+
+
+class StatusLine:
+    """The chat's status line, or nothing when the host gave no emitter."""
+
+    def __init__(
+        self, emitter: Emitter | None, redact: Callable[[object], str]
+    ) -> None:
+        self._emitter = emitter if callable(emitter) else None
+        self._redact = redact
+        self._shown = False
+
+    async def show(self, description: str, *, done: bool = False) -> None:
+        if self._emitter is None:
+            return
+        event = {
+            "type": "status",
+            "data": {"description": self._redact(description), "done": done},
+        }
+        try:
+            await self._emitter(event)
+            self._shown = not done
+        except Exception as exc:  # the status line is a courtesy, never a failure
+            log.debug("status line not shown: %s", type(exc).__name__)
+
+    async def clear(self) -> None:
+        """Close a status line left open, so no stale 'Retrying...' stays on screen."""
+        if self._shown:
+            await self.show("", done=True)
+
+    async def retrying(self, seconds: float, reason: str) -> None:
+        await self.show(f"{reason} Retrying in {seconds:.0f} s...")
+
+
+# ----- transport.py ----------------------------------------------------------
+# Transport: one pooled aiohttp session, request headers, timeouts and retries.
+#
+# Everything here is async: Open WebUI runs the pipe on its own event loop, where
+# one blocking call would freeze the server for every user. The session carries
+# no per-user state (no cookies, no default headers); each request brings its own
+# key.
+
+# A model listing must never hold up Open WebUI's model picker for long.
+LISTING_TIMEOUT = 5.0
+# Connecting is quick or it is not going to happen.
+CONNECT_TIMEOUT = 15.0
+# Longest wait the pipe takes between attempts; longer asks go back to the user.
+MAX_RETRY_WAIT = 60.0
+# Error bodies are read up to this size: enough for any real message.
+MAX_ERROR_BODY = 64 * 1024
+
+OnRetry = Callable[[float, str], Awaitable[None]]
+
+
+def request_headers(
+    key: str, *, organization: str = "", project: str = ""
+) -> dict[str, str]:
+    """Headers for one request; no key means no Authorization header at all."""
+    headers = {"Content-Type": "application/json"}
+    if key:
+        headers["Authorization"] = f"Bearer {key}"
+    if organization:
+        headers["OpenAI-Organization"] = organization
+    if project:
+        headers["OpenAI-Project"] = project
+    return headers
+
+
+def backoff(attempt: int) -> float:
+    """Exponential backoff with full jitter: 0.5 s, 1 s, 2 s... spread out."""
+    return random.uniform(0.5, 1.0) * min(2.0**attempt, 16.0)
+
+
+class Transport:
+    """The pipe's HTTP client: a session per event loop, reused by every request.
+
+    Open WebUI has no shutdown hook for functions: it drops the old Pipe when an
+    admin saves new code. A finalizer then closes the session on its own loop, so
+    replaced instances leave no open connections behind.
+    """
+
+    def __init__(self) -> None:
+        self._session: aiohttp.ClientSession | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._finalizer: weakref.finalize | None = None
+
+    def session(self) -> aiohttp.ClientSession:
+        loop = asyncio.get_running_loop()
+        session = self._session
+        if session is None or session.closed or self._loop is not loop:
+            if self._finalizer is not None:
+                self._finalizer()
+            session = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(limit=0, ttl_dns_cache=300),
+                cookie_jar=aiohttp.DummyCookieJar(),
+                trust_env=True,
+            )
+            self._session, self._loop = session, loop
+            self._finalizer = weakref.finalize(self, _close_soon, session, loop)
+        return session
+
+    async def close(self) -> None:
+        if self._finalizer is not None:
+            self._finalizer.detach()
+        if self._session is not None and not self._session.closed:
+            await self._session.close()
+        self._session = self._loop = self._finalizer = None
+
+    async def list_models(self, url: str, headers: dict[str, str]) -> object:
+        """GET <base>/models as JSON, in at most LISTING_TIMEOUT seconds."""
+        timeout = aiohttp.ClientTimeout(total=LISTING_TIMEOUT)
+        try:
+            async with self.session().get(
+                url, headers=headers, timeout=timeout
+            ) as response:
+                if response.status != 200:
+                    text = await _read_error(response)
+                    raise UpstreamError(
+                        f"status {response.status}",
+                        status=response.status,
+                        detail=ErrorDetail.parse(text),
+                    )
+                return json.loads(await response.read())
+        except PipeError:
+            raise
+        except ValueError:
+            raise PipeError("the model list was not valid JSON") from None
+        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+            raise PipeError(
+                f"Cannot reach {host_of(url)} ({short_reason(exc)}): check "
+                "OPENAI_API_BASE_URL"
+            ) from None
+
+    async def post(
+        self,
+        url: str,
+        payload: dict,
+        headers: dict[str, str],
+        *,
+        timeout: float,
+        retries: int,
+        key_source: str,
+        on_retry: OnRetry | None = None,
+    ) -> aiohttp.ClientResponse:
+        """POST a chat request; the 200 response is returned open for reading.
+
+        Failures the user has not seen any answer for yet are retried: connection
+        errors and the statuses in RETRYABLE_STATUSES, honouring Retry-After.
+        Timeouts are not retried: the user has waited long enough already.
+        """
+        data = json.dumps(payload, ensure_ascii=False).encode()
+        client_timeout = aiohttp.ClientTimeout(
+            total=None,
+            connect=min(CONNECT_TIMEOUT, timeout),
+            sock_read=timeout,
+        )
+        model = str(payload.get("model"))
+        for attempt in itertools.count():
+            last = attempt >= retries
+            try:
+                response = await self.session().post(
+                    url, data=data, headers=headers, timeout=client_timeout
+                )
+            except (aiohttp.ClientConnectionError, asyncio.TimeoutError) as exc:
+                message = describe_exception(exc, url=url, timeout=timeout)
+                if last or not _transient(exc):
+                    raise PipeError(message) from None
+                await _wait(backoff(attempt), message, on_retry)
+                continue
+            if response.status < 400:
+                return response
+            async with response:
+                text = await _read_error(response)
+            detail = ErrorDetail.parse(text)
+            message = describe_status(
+                response.status, detail, model=model, url=url, key_source=key_source
+            )
+            if last or not retryable(response.status, detail):
+                raise UpstreamError(message, status=response.status, detail=detail)
+            wait = retry_after_seconds(response.headers)
+            if wait is not None and wait > MAX_RETRY_WAIT:
+                raise UpstreamError(
+                    f"{message} The endpoint asks to wait {wait:.0f} seconds before "
+                    "trying again.",
+                    status=response.status,
+                    detail=detail,
+                )
+            await _wait(backoff(attempt) if wait is None else wait, message, on_retry)
+
+
+def _transient(exc: BaseException) -> bool:
+    """Connection failures that another attempt may not meet; timeouts, DNS and TLS are not."""
+    return isinstance(exc, aiohttp.ClientConnectionError) and not isinstance(
+        exc,
+        (
+            asyncio.TimeoutError,
+            aiohttp.ClientConnectorDNSError,
+            aiohttp.ClientConnectorCertificateError,
+            aiohttp.ClientSSLError,
+        ),
+    )
+
+
+_closing: set[asyncio.Task] = set()
+
+
+def _close_soon(
+    session: aiohttp.ClientSession, loop: asyncio.AbstractEventLoop
+) -> None:
+    """Close a session no longer used, on the loop it belongs to, from any thread."""
+    if session.closed or loop.is_closed():
+        return
+
+    def close() -> None:
+        task = loop.create_task(session.close())
+        _closing.add(task)
+        task.add_done_callback(_closing.discard)
+
+    loop.call_soon_threadsafe(close)
+
+
+async def _read_error(response: aiohttp.ClientResponse) -> str:
+    try:
+        body = await response.content.read(MAX_ERROR_BODY)
+    except (aiohttp.ClientError, asyncio.TimeoutError):
+        return ""
+    return body.decode("utf-8", errors="replace")
+
+
+async def _wait(seconds: float, reason: str, on_retry: OnRetry | None) -> None:
+    if on_retry is not None:
+        await on_retry(seconds, reason)
+    await asyncio.sleep(seconds)
+
+
+# ----- valves.py -------------------------------------------------------------
+# Valves: the admin's and each user's settings, checked when saved.
+#
+# Names and types match what the original v0.1.2 saved, so an upgrade keeps every
+# value. Open WebUI stores only what was sent and validates with these classes, so
+# a bad value is refused at save time with a message naming the valve.
+
+EFFORT_LEVELS = ("none", "minimal", "low", "medium", "high", "xhigh")
+
+_SECRET = {"input": {"type": "password"}}
+
+
+class Valves(BaseModel):
+    """Global settings, set by an admin."""
+
+    OPENAI_API_KEY: str = Field(
+        default="",
+        description="Key used to list models. Used for chats only when "
+        "ALLOW_GLOBAL_KEY_FALLBACK is on.",
+        json_schema_extra=_SECRET,
+    )
+    OPENAI_API_BASE_URL: str = Field(
+        default="https://api.openai.com/v1",
+        description="Any OpenAI-compatible endpoint, e.g. http://localhost:11434/v1.",
+    )
+    NAME_PREFIX: str = Field(
+        default="OPENAI/",
+        description="Prefix of every model name in the model picker.",
+    )
+    MODEL_ALLOWLIST: str = Field(
+        default="",
+        description="Comma-separated model ids or globs (gpt-4o*). When set, only "
+        "these are offered; plain ids are offered even if the endpoint cannot list them.",
+    )
+    MODEL_BLOCKLIST: str = Field(
+        default="",
+        description="Comma-separated model ids or globs never offered.",
+    )
+    CHAT_MODELS_ONLY: bool = Field(
+        default=True,
+        description="Offer only models that can chat (on OpenAI: GPT and o-series "
+        "chat models). Off: offer everything the endpoint lists.",
+    )
+    ALLOW_GLOBAL_KEY_FALLBACK: bool = Field(
+        default=False,
+        description="Users without a key of their own chat on the global key (or "
+        "with no key at all when it is empty, for local servers).",
+    )
+    MODEL_CACHE_TTL: int = Field(
+        default=300,
+        description="Seconds a fetched model list is reused. If a refresh fails, "
+        "the last good list is served.",
+    )
+    REQUEST_TIMEOUT: int = Field(
+        default=600,
+        description="Longest wait in seconds for the next data from the endpoint "
+        "before the chat ends with an error.",
+    )
+    MAX_RETRIES: int = Field(
+        default=2,
+        description="Retries (0-10) of a request that failed before any answer was "
+        "shown: connection errors, 408, 409, 429, 500, 502, 503, 504.",
+    )
+    REASONING_EFFORT: str = Field(
+        default="",
+        description="Default reasoning_effort for reasoning models when the chat "
+        "sets none: none, minimal, low, medium, high or xhigh. Empty: the model's own default.",
+    )
+
+    @field_validator("OPENAI_API_BASE_URL")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        parts = urlsplit(value.strip())
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(
+                "OPENAI_API_BASE_URL must be an http(s) URL such as "
+                "https://api.openai.com/v1"
+            )
+        return value
+
+    @field_validator("MODEL_CACHE_TTL")
+    @classmethod
+    def _ttl(cls, value: int) -> int:
+        if value < 0:
+            raise ValueError("MODEL_CACHE_TTL must be 0 seconds or more")
+        return value
+
+    @field_validator("REQUEST_TIMEOUT")
+    @classmethod
+    def _timeout(cls, value: int) -> int:
+        if value < 1:
+            raise ValueError("REQUEST_TIMEOUT must be at least 1 second")
+        return value
+
+    @field_validator("MAX_RETRIES")
+    @classmethod
+    def _retries(cls, value: int) -> int:
+        if not 0 <= value <= 10:
+            raise ValueError("MAX_RETRIES must be between 0 and 10")
+        return value
+
+    @field_validator("REASONING_EFFORT")
+    @classmethod
+    def _effort(cls, value: str) -> str:
+        if value.strip().lower() not in ("", *EFFORT_LEVELS):
+            raise ValueError(
+                "REASONING_EFFORT must be empty or one of: " + ", ".join(EFFORT_LEVELS)
+            )
+        return value
+
+
+class UserValves(BaseModel):
+    """Each user's own settings, in Settings > Account > Functions."""
+
+    OPENAI_API_KEY: str = Field(
+        default="",
+        description="Your own API key: every chat of yours goes out with it.",
+        json_schema_extra=_SECRET,
+    )
+    ORGANIZATION_ID: str = Field(
+        default="",
+        description="Optional: sent as the OpenAI-Organization header.",
+    )
+    PROJECT_ID: str = Field(
+        default="",
+        description="Optional: sent as the OpenAI-Project header.",
+    )
+
+
+# ----- reasoning.py ----------------------------------------------------------
+# Reasoning: what OpenAI's reasoning models accept on /chat/completions.
+#
+# The o-series (o1, o3, o4-mini, any later oN) and gpt-N for N >= 5 refuse
+# `max_tokens`, most sampling parameters and, depending on the generation, some
+# `reasoning_effort` values, `stop`, system messages or tools with reasoning.
+# Open WebUI sends all of these freely, so the pipe reshapes the request before
+# the first attempt instead of letting the user see a 400.
+
+# Parameters every reasoning model refuses, unless noted by its family.
+SAMPLING_PARAMS = (
+    "temperature",
+    "top_p",
+    "presence_penalty",
+    "frequency_penalty",
+    "logprobs",
+    "top_logprobs",
+    "logit_bias",
+)
+TOOL_PARAMS = ("tools", "tool_choice", "parallel_tool_calls")
+
+_O_SERIES = re.compile(r"o(\d+)(?:-|$)")
+_GPT = re.compile(r"gpt-(\d+)(?:\.(\d+))?(?:-|$)")
+
+
+@dataclass(frozen=True)
+class ReasoningFamily:
+    """The rules one generation of reasoning models imposes."""
+
+    efforts: tuple[str, ...]
+    default_effort: str | None = None
+    system_role: str = "developer"
+    rejects_stop: bool = False
+    samples_without_reasoning: bool = False
+    tools_need_no_reasoning: bool = False
+
+
+def reasoning_family(model: str) -> ReasoningFamily | None:
+    """The family of an OpenAI reasoning model id, or None for any other model.
+
+    Matches the last path segment, so `openai/o3` on a router and a gpt-5
+    deployment behind a proxy get the same treatment. `*-chat*` ids are the
+    non-reasoning chat variants.
+    """
+    name = model.rsplit("/", 1)[-1].lower()
+    if "-chat" in name:
+        return None
+    if match := _O_SERIES.match(name):
+        if name.startswith(("o1-mini", "o1-preview")):
+            return ReasoningFamily(efforts=(), system_role="user")
+        generation = int(match.group(1))
+        return ReasoningFamily(
+            efforts=("low", "medium", "high"),
+            default_effort="medium",
+            rejects_stop=generation >= 3 and not name.startswith("o3-mini"),
+        )
+    if (match := _GPT.match(name)) and int(match.group(1)) >= 5:
+        version = (int(match.group(1)), int(match.group(2) or 0))
+        if version < (5, 1):
+            return ReasoningFamily(
+                efforts=("minimal", "low", "medium", "high"), default_effort="medium"
+            )
+        if version < (5, 2):
+            return ReasoningFamily(
+                efforts=("none", "low", "medium", "high"),
+                default_effort="none",
+                samples_without_reasoning=True,
+            )
+        return ReasoningFamily(
+            efforts=EFFORT_LEVELS[:1] + EFFORT_LEVELS[2:],
+            default_effort="none",
+            samples_without_reasoning=True,
+            tools_need_no_reasoning=True,
+        )
+    return None
+
+
+def coerce_effort(effort: str, accepted: tuple[str, ...]) -> str:
+    """The accepted effort nearest to the one asked for; ties go to more reasoning.
+
+    `minimal` on o3 becomes `low`, `xhigh` on gpt-5 becomes `high`.
+    """
+    if effort in accepted:
+        return effort
+    wanted = EFFORT_LEVELS.index(effort)
+    return min(
+        accepted,
+        key=lambda level: (
+            abs(EFFORT_LEVELS.index(level) - wanted),
+            -EFFORT_LEVELS.index(level),
+        ),
+    )
+
+
+def normal_effort(value: object) -> str | None:
+    """A valid effort level from a chat param or valve, else None."""
+    if isinstance(value, str) and value.strip().lower() in EFFORT_LEVELS:
+        return value.strip().lower()
+    return None
+
+
+def apply_reasoning_rules(
+    payload: dict, family: ReasoningFamily, default_effort: str | None
+) -> None:
+    """Reshape a chat request in place so this family accepts it on the first try."""
+    if "max_tokens" in payload:
+        max_tokens = payload.pop("max_tokens")
+        payload.setdefault("max_completion_tokens", max_tokens)
+    _rename_leading_system(payload, family.system_role)
+
+    asked = normal_effort(payload.pop("reasoning_effort", None)) or default_effort
+    effort = coerce_effort(asked, family.efforts) if asked and family.efforts else None
+    if family.tools_need_no_reasoning and payload.get("tools"):
+        if effort in (None, "none"):
+            effort = "none"
+        else:
+            # The user asked for reasoning: keep it, and answer without tools.
+            for name in TOOL_PARAMS:
+                payload.pop(name, None)
+    if effort:
+        payload["reasoning_effort"] = effort
+
+    reasoning = (effort or family.default_effort) != "none"
+    if reasoning or not family.samples_without_reasoning:
+        for name in SAMPLING_PARAMS:
+            payload.pop(name, None)
+    if family.rejects_stop:
+        payload.pop("stop", None)
+
+
+def _rename_leading_system(payload: dict, role: str) -> None:
+    messages = payload.get("messages")
+    if (
+        messages
+        and isinstance(messages[0], dict)
+        and messages[0].get("role") == "system"
+    ):
+        payload["messages"] = [{**messages[0], "role": role}, *messages[1:]]
+
+
+# ----- payload.py ------------------------------------------------------------
+# Payload: the request body the upstream receives, and only what it accepts.
+#
+# Open WebUI hands a pipe its own bookkeeping keys and copies every advanced
+# parameter from Chat Controls to the top of the body (`top_k`, `num_ctx`,
+# `keep_alive`...). OpenAI's API refuses any argument it does not know, so it gets
+# exactly its documented parameters; other endpoints get everything but Open
+# WebUI's internals, since many accept their own sampling parameters.
+
+# Parameters of OpenAI's POST /v1/chat/completions.
+OPENAI_CHAT_PARAMS = frozenset(
+    {
+        "model",
+        "messages",
+        "audio",
+        "frequency_penalty",
+        "function_call",
+        "functions",
+        "logit_bias",
+        "logprobs",
+        "max_completion_tokens",
+        "max_tokens",
+        "metadata",
+        "modalities",
+        "n",
+        "parallel_tool_calls",
+        "prediction",
+        "presence_penalty",
+        "prompt_cache_key",
+        "prompt_cache_retention",
+        "reasoning_effort",
+        "response_format",
+        "safety_identifier",
+        "seed",
+        "service_tier",
+        "stop",
+        "store",
+        "stream",
+        "stream_options",
+        "temperature",
+        "tool_choice",
+        "tools",
+        "top_logprobs",
+        "top_p",
+        "user",
+        "verbosity",
+        "web_search_options",
+    }
+)
+
+# Keys Open WebUI adds for itself; no upstream is meant to see them.
+OPEN_WEBUI_KEYS = frozenset(
+    {
+        "metadata",
+        "model_item",
+        "background_tasks",
+        "parent_id",
+        "new_chat",
+        "message_ids",
+        "id",
+        "user_message",
+        "chat_id",
+        "chat_variables",
+        "tool_servers",
+        "automation_id",
+        "assistant_message_id",
+        "regeneration_message_id",
+        "session_id",
+        "folder_id",
+        "filter_ids",
+        "variables",
+        "features",
+        "tool_ids",
+        "terminal_id",
+        "files",
+        "skill_ids",
+        "params",
+        "custom_params",
+        "stream_response",
+        "stream_delta_chunk_size",
+        "function_calling",
+        "reasoning_tags",
+        "compact_token_threshold",
+        "system",
+        "note_id",
+        "tool_approval_mode",
+        "model_controls",
+    }
+)
+
+# How upstreams name the parameter they refuse: OpenAI, vLLM/pydantic and others.
+_REFUSAL = re.compile(
+    r"(?:Unsupported parameter|Unsupported value|Unrecognized request arguments?"
+    r" supplied|Unknown parameters?|Extra inputs are not permitted)[:\s]*"
+    r"((?:'?[A-Za-z_][\w.\[\]]*'?(?:,\s*|\s+and\s+)?)+)",
+    re.IGNORECASE,
+)
+_NAME = re.compile(r"[A-Za-z_][\w.\[\]]*")
+
+
+def strip_function_prefix(model: str) -> str:
+    """`openai_manifold_pipe.gpt-4.1` -> `gpt-4.1`: Open WebUI adds `<function id>.`."""
+    return model.split(".", 1)[1] if "." in model else model
+
+
+def build_payload(
+    body: dict,
+    model: str,
+    *,
+    openai_api: bool,
+    default_effort: str | None,
+    dropped: frozenset[str] = frozenset(),
+) -> dict:
+    """The upstream request for one chat, shaped for the model and endpoint.
+
+    `dropped` holds parameters this endpoint refused for this model before; they
+    are left out from the start.
+    """
+    if openai_api:
+        accepted = OPENAI_CHAT_PARAMS - OPEN_WEBUI_KEYS
+        payload = {k: v for k, v in body.items() if k in accepted}
+    else:
+        payload = {k: v for k, v in body.items() if k not in OPEN_WEBUI_KEYS}
+    payload["model"] = model
+    if payload.get("stream"):
+        options = payload.get("stream_options")
+        payload["stream_options"] = {
+            **(options if isinstance(options, dict) else {}),
+            "include_usage": True,
+        }
+    else:
+        payload.pop("stream_options", None)
+    family = reasoning_family(model)
+    if family:
+        apply_reasoning_rules(payload, family, normal_effort(default_effort))
+    for name in dropped:
+        drop_parameter(payload, name)
+    return payload
+
+
+def refused_parameters(detail: ErrorDetail, payload: dict) -> list[str]:
+    """The parameters a 400 says the model does not support, if they are ours to drop."""
+    named = [detail.param] if detail.param else []
+    for listing in _REFUSAL.findall(detail.message):
+        named += _NAME.findall(listing)
+    refused: list[str] = []
+    for name in dict.fromkeys(named):
+        droppable = name in payload and name not in ("model", "messages")
+        if droppable or (_is_role_param(name) and _has_instruction_role(payload)):
+            refused.append(name)
+    return refused
+
+
+def drop_parameter(payload: dict, name: str) -> None:
+    """Leave a refused parameter out; a refused message role becomes `user`."""
+    if _is_role_param(name):
+        payload["messages"] = [
+            {**m, "role": "user"} if _is_instruction(m) else m
+            for m in payload.get("messages", [])
+        ]
+        return
+    payload.pop(name, None)
+    if name == "tools":
+        payload.pop("tool_choice", None)
+        payload.pop("parallel_tool_calls", None)
+
+
+def _is_role_param(name: str) -> bool:
+    return name.startswith("messages[") and name.endswith(".role")
+
+
+def _is_instruction(message: object) -> bool:
+    return isinstance(message, dict) and message.get("role") in ("system", "developer")
+
+
+def _has_instruction_role(payload: dict) -> bool:
+    return any(_is_instruction(m) for m in payload.get("messages", []))
+
+
+# ----- pipe.py ---------------------------------------------------------------
+# Pipe: the class Open WebUI loads, lists models from and chats through.
+#
+# One instance serves every user at once, so nothing about a request is kept on
+# `self`: the key, headers and payload of each chat live in its own call. What
+# the instance does keep is shared knowledge about endpoints: the model lists and
+# the parameters an endpoint refused for a model.
+
+# How many times one chat may shed refused parameters before the error is shown.
+MAX_REFUSED_PARAMS = 4
+
+
+class Pipe:
+    """OpenAI and OpenAI-compatible models, each user chatting on their own key."""
+
+    Valves = Valves
+    UserValves = UserValves
+
+    def __init__(self) -> None:
+        self.valves = self.Valves()
+        self._transport = Transport()
+        self._models = ModelCache()
+        self._refused: dict[tuple[str, str], set[str]] = {}
+
+    async def pipes(self) -> list[dict]:
+        """The models for Open WebUI's picker, named NAME_PREFIX + model."""
+        valves = self.valves
+        prefix = valves.NAME_PREFIX
+        allowlist = split_list(valves.MODEL_ALLOWLIST)
+        listing = await self._listing(valves)
+        models = select_models(
+            listing.models or [],
+            allowlist=allowlist,
+            blocklist=split_list(valves.MODEL_BLOCKLIST),
+            chat_only=valves.CHAT_MODELS_ONLY,
+            openai_api=is_openai_api(valves.OPENAI_API_BASE_URL),
+        )
+        if listing.problem:
+            log.warning("model listing: %s", listing.problem)
+            if not models:
+                return [setup_entry(prefix, listing.problem)]
+        redact = Redactor([valves.OPENAI_API_KEY])
+        return [
+            {"id": model["id"], "name": redact(prefix + model.get("name", model["id"]))}
+            for model in models
+        ]
+
+    async def pipe(
+        self,
+        body: dict,
+        __user__: dict | None = None,
+        __event_emitter__=None,
+        __task__: str | None = None,
+    ) -> dict | AsyncIterator[str | dict]:
+        """Answer one chat: an async generator of chunks when streaming, else a dict."""
+        valves = self.valves
+        stream = bool(body.get("stream"))
+        model = strip_function_prefix(str(body.get("model") or ""))
+        if model == SETUP_MODEL_ID:
+            return _failure(await self._setup_problem(valves), stream)
+        try:
+            key, source, headers = _credentials(valves, __user__)
+        except PipeError as error:
+            return _failure(error.message, stream)
+        redact = Redactor([key, valves.OPENAI_API_KEY])
+        status = StatusLine(None if __task__ else __event_emitter__, redact)
+        base = _base_url(valves)
+        payload = build_payload(
+            body,
+            model,
+            openai_api=is_openai_api(base),
+            default_effort=valves.REASONING_EFFORT,
+            dropped=frozenset(self._refused.get((base, model), ())),
+        )
+        chat = _Chat(
+            self._transport,
+            self._refused.setdefault((base, model), set()),
+            valves,
+            base,
+            payload,
+            headers,
+            source,
+            status,
+            redact,
+        )
+        return chat.stream() if stream else await chat.complete()
+
+    async def close(self) -> None:
+        """Close the connection pool; for embedders and tests, Open WebUI never calls it."""
+        await self._transport.close()
+
+    async def _listing(self, valves: Valves) -> Listing:
+        key = valves.OPENAI_API_KEY.strip()
+        if not key and not valves.ALLOW_GLOBAL_KEY_FALLBACK:
+            return Listing(problem=NO_LISTING_KEY)
+        base = _base_url(valves)
+
+        async def fetch() -> list[dict]:
+            try:
+                data = await self._transport.list_models(
+                    f"{base}/models", request_headers(key)
+                )
+                return parse_model_list(data)
+            except UpstreamError as error:
+                raise PipeError(_listing_problem(error.status, base)) from None
+            except ValueError:
+                raise PipeError(
+                    f"{host_of(base)} sent no model list: check OPENAI_API_BASE_URL"
+                ) from None
+
+        return await self._models.get(base, key, valves.MODEL_CACHE_TTL, fetch)
+
+    async def _setup_problem(self, valves: Valves) -> str:
+        listing = await self._listing(valves)
+        if not listing.problem:
+            return "The model list works again: pick a model from the list."
+        return (
+            f"This pipe cannot list models: {listing.problem}. An admin can fix this "
+            f"in {ADMIN_VALVES_PATH}."
+        )
+
+
+class _Chat:
+    """One chat request on its way: everything it needs, none of it on the Pipe."""
+
+    def __init__(
+        self,
+        transport: Transport,
+        refused: set[str],
+        valves: Valves,
+        base: str,
+        payload: dict,
+        headers: dict[str, str],
+        key_source: str,
+        status: StatusLine,
+        redact: Redactor,
+    ) -> None:
+        self.transport = transport
+        self.refused = refused
+        self.valves = valves
+        self.base = base
+        self.url = f"{base}/chat/completions"
+        self.payload = payload
+        self.headers = headers
+        self.key_source = key_source
+        self.status = status
+        self.redact = redact
+
+    async def stream(self) -> AsyncIterator[str | dict]:
+        try:
+            response = await self._open()
+        except PipeError as error:
+            yield error_chunk(self._failed(error.message))
+            return
+        except Exception as exc:  # nothing may escape into Open WebUI's stream
+            yield error_chunk(self._failed(_unexpected(exc, self.url)))
+            return
+        async for item in relay_stream(
+            response,
+            url=self.url,
+            timeout=self.valves.REQUEST_TIMEOUT,
+            redact=self.redact,
+        ):
+            yield item
+
+    async def complete(self) -> dict:
+        try:
+            return await read_completion(await self._open(), url=self.url)
+        except PipeError as error:
+            return error_completion(self._failed(error.message))
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            message = f"Reading the answer from {host_of(self.url)} failed: {short_reason(exc)}. Try again."
+            return error_completion(self._failed(message))
+        except Exception as exc:
+            return error_completion(self._failed(_unexpected(exc, self.url)))
+
+    async def _open(self) -> aiohttp.ClientResponse:
+        """Send the request, shedding parameters the upstream says it does not support."""
+        shed = 0
+        while True:
+            try:
+                response = await self.transport.post(
+                    self.url,
+                    self.payload,
+                    self.headers,
+                    timeout=self.valves.REQUEST_TIMEOUT,
+                    retries=self.valves.MAX_RETRIES,
+                    key_source=self.key_source,
+                    on_retry=self.status.retrying,
+                )
+            except UpstreamError as error:
+                names: list[str] = []
+                if error.status in (400, 422) and shed < MAX_REFUSED_PARAMS:
+                    names = refused_parameters(error.detail, self.payload)
+                if not names:
+                    raise
+                shed += 1
+                log.info(
+                    "%s refused %s for %s: sending without",
+                    host_of(self.base),
+                    ", ".join(names),
+                    self.payload["model"],
+                )
+                for name in names:
+                    self.refused.add(name)
+                    drop_parameter(self.payload, name)
+                continue
+            await self.status.clear()
+            return response
+
+    def _failed(self, message: str) -> str:
+        message = self.redact(message)
+        log.warning("chat with %s failed: %s", self.payload.get("model"), message)
+        return message
+
+
+def _base_url(valves: Valves) -> str:
+    return valves.OPENAI_API_BASE_URL.strip().rstrip("/")
+
+
+def _credentials(valves: Valves, user: dict | None) -> tuple[str, str, dict[str, str]]:
+    """The key this user's chats go out with, where it came from, and the headers."""
+    own = _user_valve(user, "OPENAI_API_KEY")
+    organization = _user_valve(user, "ORGANIZATION_ID")
+    project = _user_valve(user, "PROJECT_ID")
+    if own:
+        key, source = own, "user"
+    elif valves.ALLOW_GLOBAL_KEY_FALLBACK:
+        key = valves.OPENAI_API_KEY.strip()
+        source = "global" if key else "none"
+    else:
+        raise PipeError(NO_USER_KEY)
+    for name, value in (
+        ("OPENAI_API_KEY", key),
+        ("ORGANIZATION_ID", organization),
+        ("PROJECT_ID", project),
+    ):
+        if value and not _sendable(value):
+            where = ADMIN_VALVES_PATH if source == "global" else USER_VALVES_PATH
+            raise PipeError(
+                f"The {name} in {where} contains spaces or characters that cannot "
+                "be sent in a request header; paste it again."
+            )
+    return key, source, request_headers(key, organization=organization, project=project)
+
+
+def _sendable(value: str) -> bool:
+    return value.isascii() and value.isprintable() and " " not in value
+
+
+def _user_valve(user: dict | None, name: str) -> str:
+    """A user valve as a clean string; Open WebUI gives a model, tests may give a dict."""
+    valves = (user or {}).get("valves") if isinstance(user, dict) else None
+    value = (
+        valves.get(name) if isinstance(valves, dict) else getattr(valves, name, None)
+    )
+    return value.strip() if isinstance(value, str) else ""
+
+
+def _listing_problem(status: int | None, base: str) -> str:
+    host = host_of(base)
+    if status in (401, 403):
+        return f"Global OPENAI_API_KEY rejected by {host} ({status}): set a valid key in the Valves"
+    if status in (404, 405):
+        return f"{host} cannot list models ({status}): add model ids to MODEL_ALLOWLIST"
+    return f"{host} could not list models ({status}): try later or check OPENAI_API_BASE_URL"
+
+
+def _unexpected(exc: Exception, url: str) -> str:
+    log.warning("unexpected %s talking to %s", type(exc).__name__, host_of(url))
+    return f"The request to {host_of(url)} failed unexpectedly ({type(exc).__name__}). Try again."
+
+
+def _failure(message: str, stream: bool) -> dict | AsyncIterator[dict]:
+    """An error in the shape Open WebUI expects for this kind of request."""
+    if not stream:
+        return error_completion(message)
+
+    async def single() -> AsyncIterator[dict]:
+        yield error_chunk(message)
+
+    return single()

@@ -1,0 +1,188 @@
+"""Chat: relaying the upstream's answer to Open WebUI, streamed or whole.
+
+A stream is forwarded chunk for chunk as the upstream sends it, as the original
+`data: ...` text so Open WebUI does not pay for a second JSON encoding. Nothing
+may escape the generator: Open WebUI would drop the text already shown. Every
+failure ends the stream with one error chunk that Open WebUI shows below it.
+"""
+
+import asyncio
+import json
+from collections.abc import AsyncIterator, Callable
+
+import aiohttp
+
+from .errors import PipeError, describe_exception, host_of
+from .redact import log
+from .sse import SSEReader
+
+DONE = "[DONE]"
+
+
+def error_chunk(message: str) -> dict:
+    """A stream chunk Open WebUI shows as an error under the text already streamed."""
+    return {"error": {"message": message, "type": "pipe_error"}}
+
+
+def error_completion(message: str) -> dict:
+    """A non-streaming error: Open WebUI reads `detail` first, clients read `message`."""
+    return {"error": {"message": message, "detail": message, "type": "pipe_error"}}
+
+
+async def relay_stream(
+    response: aiohttp.ClientResponse,
+    *,
+    url: str,
+    timeout: float,
+    redact: Callable[[object], str],
+) -> AsyncIterator[str | dict]:
+    """Forward an upstream stream; the connection is closed at once if the user stops."""
+    complete = False
+    try:
+        if response.content_type == "application/json":
+            yield completion_as_chunk(await _read_json(response, url))
+        else:
+            async for item in _relay_events(response, url):
+                yield item
+        complete = True
+    except PipeError as error:
+        yield error_chunk(redact(error.message))
+    except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+        yield error_chunk(redact(describe_exception(exc, url=url, timeout=timeout)))
+    except Exception as exc:  # nothing may escape into Open WebUI's stream handler
+        log.warning("stream failed: %s", redact(repr(exc)))
+        yield error_chunk(
+            f"The answer from {host_of(url)} could not be read ({type(exc).__name__})."
+        )
+    finally:
+        if complete:
+            response.release()
+        else:
+            response.close()
+
+
+async def _relay_events(
+    response: aiohttp.ClientResponse, url: str
+) -> AsyncIterator[str]:
+    reader = SSEReader()
+    done = finished = False
+    seen_events = False
+    first = True
+    # _chunks ends with b"" so the reader's last events go through the same checks.
+    async for data in _chunks(response):
+        if first and (
+            response.content_type == "text/html" or data.lstrip()[:1] == b"<"
+        ):
+            raise PipeError(_not_a_stream(url))
+        first = False
+        for event in reader.feed(data) if data else reader.close():
+            seen_events = True
+            if done or event == DONE:
+                done = True
+                continue
+            for chunk, text in _parse_event(event, url):
+                if "error" in chunk and not chunk.get("choices"):
+                    raise PipeError(
+                        f"{host_of(url)} reported an error during the answer: "
+                        + _error_text(chunk["error"])
+                    )
+                if not finished:
+                    finished = any(
+                        isinstance(choice, dict) and choice.get("finish_reason")
+                        for choice in chunk.get("choices") or ()
+                    )
+                yield text
+    if not seen_events and not first:
+        raise PipeError(_not_a_stream(url))
+    if not (done or finished):
+        raise PipeError(
+            f"The connection to {host_of(url)} ended before the answer was complete. "
+            "Try again."
+        )
+
+
+async def _chunks(response: aiohttp.ClientResponse) -> AsyncIterator[bytes]:
+    """The body as it arrives, then one empty chunk marking its end."""
+    async for data in response.content.iter_any():
+        yield data
+    yield b""
+
+
+def _parse_event(event: str, url: str) -> list[tuple[dict, str]]:
+    """The chunk(s) in one event's data, each with the line to forward for it."""
+    try:
+        chunk = json.loads(event)
+        if isinstance(chunk, dict):
+            return [(chunk, "data: " + event if "\n" not in event else _line(chunk))]
+    except ValueError:
+        if "\n" in event:
+            # A server that separates events with single newlines.
+            return [
+                pair for line in event.split("\n") for pair in _parse_event(line, url)
+            ]
+    raise PipeError(
+        f"{host_of(url)} sent data that is not valid JSON in the middle of the answer, "
+        "so the answer stopped there. Try again."
+    )
+
+
+def _line(chunk: dict) -> str:
+    return "data: " + json.dumps(chunk, ensure_ascii=False, separators=(",", ":"))
+
+
+def _error_text(error: object) -> str:
+    if isinstance(error, dict):
+        error = error.get("message") or error.get("detail") or json.dumps(error)
+    return str(error)
+
+
+def _not_a_stream(url: str) -> str:
+    return (
+        f"{host_of(url)} answered with something that is not an OpenAI-compatible "
+        "stream (a web page?). Ask your admin to check OPENAI_API_BASE_URL: it "
+        "usually ends in /v1."
+    )
+
+
+async def read_completion(response: aiohttp.ClientResponse, *, url: str) -> dict:
+    """The upstream's completion JSON as a dict."""
+    try:
+        completion = await _read_json(response, url)
+    finally:
+        response.release()
+    if "error" in completion and not completion.get("choices"):
+        raise PipeError(
+            f"{host_of(url)} reported an error: {_error_text(completion['error'])}"
+        )
+    return completion
+
+
+async def _read_json(response: aiohttp.ClientResponse, url: str) -> dict:
+    body = await response.read()
+    try:
+        data = json.loads(body)
+    except ValueError:
+        data = None
+    if not isinstance(data, dict):
+        raise PipeError(_not_a_stream(url).replace("stream", "answer", 1))
+    return data
+
+
+def completion_as_chunk(completion: dict) -> dict:
+    """A whole completion as one stream chunk, for upstreams that ignore `stream`."""
+    choices = []
+    for choice in completion.get("choices") or ():
+        delta = dict(choice.get("message") or {})
+        if delta.get("tool_calls"):
+            delta["tool_calls"] = [
+                {"index": index, **call}
+                for index, call in enumerate(delta["tool_calls"])
+            ]
+        choices.append(
+            {
+                "index": choice.get("index", 0),
+                "delta": delta,
+                "finish_reason": choice.get("finish_reason") or "stop",
+            }
+        )
+    return {**completion, "object": "chat.completion.chunk", "choices": choices}

@@ -1,0 +1,318 @@
+"""Pipe: the class Open WebUI loads, lists models from and chats through.
+
+One instance serves every user at once, so nothing about a request is kept on
+`self`: the key, headers and payload of each chat live in its own call. What
+the instance does keep is shared knowledge about endpoints: the model lists and
+the parameters an endpoint refused for a model.
+"""
+
+from collections.abc import AsyncIterator
+
+import aiohttp
+
+from .catalog import (
+    NO_LISTING_KEY,
+    SETUP_MODEL_ID,
+    Listing,
+    ModelCache,
+    is_openai_api,
+    parse_model_list,
+    select_models,
+    setup_entry,
+    split_list,
+)
+from .chat import error_chunk, error_completion, read_completion, relay_stream
+from .errors import (
+    ADMIN_VALVES_PATH,
+    NO_USER_KEY,
+    USER_VALVES_PATH,
+    PipeError,
+    UpstreamError,
+    host_of,
+    short_reason,
+)
+from .payload import (
+    build_payload,
+    drop_parameter,
+    refused_parameters,
+    strip_function_prefix,
+)
+from .redact import Redactor, log
+from .status import StatusLine
+from .transport import Transport, request_headers
+from .valves import UserValves, Valves
+
+# How many times one chat may shed refused parameters before the error is shown.
+MAX_REFUSED_PARAMS = 4
+
+
+class Pipe:
+    """OpenAI and OpenAI-compatible models, each user chatting on their own key."""
+
+    Valves = Valves
+    UserValves = UserValves
+
+    def __init__(self) -> None:
+        self.valves = self.Valves()
+        self._transport = Transport()
+        self._models = ModelCache()
+        self._refused: dict[tuple[str, str], set[str]] = {}
+
+    async def pipes(self) -> list[dict]:
+        """The models for Open WebUI's picker, named NAME_PREFIX + model."""
+        valves = self.valves
+        prefix = valves.NAME_PREFIX
+        allowlist = split_list(valves.MODEL_ALLOWLIST)
+        listing = await self._listing(valves)
+        models = select_models(
+            listing.models or [],
+            allowlist=allowlist,
+            blocklist=split_list(valves.MODEL_BLOCKLIST),
+            chat_only=valves.CHAT_MODELS_ONLY,
+            openai_api=is_openai_api(valves.OPENAI_API_BASE_URL),
+        )
+        if listing.problem:
+            log.warning("model listing: %s", listing.problem)
+            if not models:
+                return [setup_entry(prefix, listing.problem)]
+        redact = Redactor([valves.OPENAI_API_KEY])
+        return [
+            {"id": model["id"], "name": redact(prefix + model.get("name", model["id"]))}
+            for model in models
+        ]
+
+    async def pipe(
+        self,
+        body: dict,
+        __user__: dict | None = None,
+        __event_emitter__=None,
+        __task__: str | None = None,
+    ) -> dict | AsyncIterator[str | dict]:
+        """Answer one chat: an async generator of chunks when streaming, else a dict."""
+        valves = self.valves
+        stream = bool(body.get("stream"))
+        model = strip_function_prefix(str(body.get("model") or ""))
+        if model == SETUP_MODEL_ID:
+            return _failure(await self._setup_problem(valves), stream)
+        try:
+            key, source, headers = _credentials(valves, __user__)
+        except PipeError as error:
+            return _failure(error.message, stream)
+        redact = Redactor([key, valves.OPENAI_API_KEY])
+        status = StatusLine(None if __task__ else __event_emitter__, redact)
+        base = _base_url(valves)
+        payload = build_payload(
+            body,
+            model,
+            openai_api=is_openai_api(base),
+            default_effort=valves.REASONING_EFFORT,
+            dropped=frozenset(self._refused.get((base, model), ())),
+        )
+        chat = _Chat(
+            self._transport,
+            self._refused.setdefault((base, model), set()),
+            valves,
+            base,
+            payload,
+            headers,
+            source,
+            status,
+            redact,
+        )
+        return chat.stream() if stream else await chat.complete()
+
+    async def close(self) -> None:
+        """Close the connection pool; for embedders and tests, Open WebUI never calls it."""
+        await self._transport.close()
+
+    async def _listing(self, valves: Valves) -> Listing:
+        key = valves.OPENAI_API_KEY.strip()
+        if not key and not valves.ALLOW_GLOBAL_KEY_FALLBACK:
+            return Listing(problem=NO_LISTING_KEY)
+        base = _base_url(valves)
+
+        async def fetch() -> list[dict]:
+            try:
+                data = await self._transport.list_models(
+                    f"{base}/models", request_headers(key)
+                )
+                return parse_model_list(data)
+            except UpstreamError as error:
+                raise PipeError(_listing_problem(error.status, base)) from None
+            except ValueError:
+                raise PipeError(
+                    f"{host_of(base)} sent no model list: check OPENAI_API_BASE_URL"
+                ) from None
+
+        return await self._models.get(base, key, valves.MODEL_CACHE_TTL, fetch)
+
+    async def _setup_problem(self, valves: Valves) -> str:
+        listing = await self._listing(valves)
+        if not listing.problem:
+            return "The model list works again: pick a model from the list."
+        return (
+            f"This pipe cannot list models: {listing.problem}. An admin can fix this "
+            f"in {ADMIN_VALVES_PATH}."
+        )
+
+
+class _Chat:
+    """One chat request on its way: everything it needs, none of it on the Pipe."""
+
+    def __init__(
+        self,
+        transport: Transport,
+        refused: set[str],
+        valves: Valves,
+        base: str,
+        payload: dict,
+        headers: dict[str, str],
+        key_source: str,
+        status: StatusLine,
+        redact: Redactor,
+    ) -> None:
+        self.transport = transport
+        self.refused = refused
+        self.valves = valves
+        self.base = base
+        self.url = f"{base}/chat/completions"
+        self.payload = payload
+        self.headers = headers
+        self.key_source = key_source
+        self.status = status
+        self.redact = redact
+
+    async def stream(self) -> AsyncIterator[str | dict]:
+        try:
+            response = await self._open()
+        except PipeError as error:
+            yield error_chunk(self._failed(error.message))
+            return
+        except Exception as exc:  # nothing may escape into Open WebUI's stream
+            yield error_chunk(self._failed(_unexpected(exc, self.url)))
+            return
+        async for item in relay_stream(
+            response,
+            url=self.url,
+            timeout=self.valves.REQUEST_TIMEOUT,
+            redact=self.redact,
+        ):
+            yield item
+
+    async def complete(self) -> dict:
+        try:
+            return await read_completion(await self._open(), url=self.url)
+        except PipeError as error:
+            return error_completion(self._failed(error.message))
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            message = f"Reading the answer from {host_of(self.url)} failed: {short_reason(exc)}. Try again."
+            return error_completion(self._failed(message))
+        except Exception as exc:
+            return error_completion(self._failed(_unexpected(exc, self.url)))
+
+    async def _open(self) -> aiohttp.ClientResponse:
+        """Send the request, shedding parameters the upstream says it does not support."""
+        shed = 0
+        while True:
+            try:
+                response = await self.transport.post(
+                    self.url,
+                    self.payload,
+                    self.headers,
+                    timeout=self.valves.REQUEST_TIMEOUT,
+                    retries=self.valves.MAX_RETRIES,
+                    key_source=self.key_source,
+                    on_retry=self.status.retrying,
+                )
+            except UpstreamError as error:
+                names: list[str] = []
+                if error.status in (400, 422) and shed < MAX_REFUSED_PARAMS:
+                    names = refused_parameters(error.detail, self.payload)
+                if not names:
+                    raise
+                shed += 1
+                log.info(
+                    "%s refused %s for %s: sending without",
+                    host_of(self.base),
+                    ", ".join(names),
+                    self.payload["model"],
+                )
+                for name in names:
+                    self.refused.add(name)
+                    drop_parameter(self.payload, name)
+                continue
+            await self.status.clear()
+            return response
+
+    def _failed(self, message: str) -> str:
+        message = self.redact(message)
+        log.warning("chat with %s failed: %s", self.payload.get("model"), message)
+        return message
+
+
+def _base_url(valves: Valves) -> str:
+    return valves.OPENAI_API_BASE_URL.strip().rstrip("/")
+
+
+def _credentials(valves: Valves, user: dict | None) -> tuple[str, str, dict[str, str]]:
+    """The key this user's chats go out with, where it came from, and the headers."""
+    own = _user_valve(user, "OPENAI_API_KEY")
+    organization = _user_valve(user, "ORGANIZATION_ID")
+    project = _user_valve(user, "PROJECT_ID")
+    if own:
+        key, source = own, "user"
+    elif valves.ALLOW_GLOBAL_KEY_FALLBACK:
+        key = valves.OPENAI_API_KEY.strip()
+        source = "global" if key else "none"
+    else:
+        raise PipeError(NO_USER_KEY)
+    for name, value in (
+        ("OPENAI_API_KEY", key),
+        ("ORGANIZATION_ID", organization),
+        ("PROJECT_ID", project),
+    ):
+        if value and not _sendable(value):
+            where = ADMIN_VALVES_PATH if source == "global" else USER_VALVES_PATH
+            raise PipeError(
+                f"The {name} in {where} contains spaces or characters that cannot "
+                "be sent in a request header; paste it again."
+            )
+    return key, source, request_headers(key, organization=organization, project=project)
+
+
+def _sendable(value: str) -> bool:
+    return value.isascii() and value.isprintable() and " " not in value
+
+
+def _user_valve(user: dict | None, name: str) -> str:
+    """A user valve as a clean string; Open WebUI gives a model, tests may give a dict."""
+    valves = (user or {}).get("valves") if isinstance(user, dict) else None
+    value = (
+        valves.get(name) if isinstance(valves, dict) else getattr(valves, name, None)
+    )
+    return value.strip() if isinstance(value, str) else ""
+
+
+def _listing_problem(status: int | None, base: str) -> str:
+    host = host_of(base)
+    if status in (401, 403):
+        return f"Global OPENAI_API_KEY rejected by {host} ({status}): set a valid key in the Valves"
+    if status in (404, 405):
+        return f"{host} cannot list models ({status}): add model ids to MODEL_ALLOWLIST"
+    return f"{host} could not list models ({status}): try later or check OPENAI_API_BASE_URL"
+
+
+def _unexpected(exc: Exception, url: str) -> str:
+    log.warning("unexpected %s talking to %s", type(exc).__name__, host_of(url))
+    return f"The request to {host_of(url)} failed unexpectedly ({type(exc).__name__}). Try again."
+
+
+def _failure(message: str, stream: bool) -> dict | AsyncIterator[dict]:
+    """An error in the shape Open WebUI expects for this kind of request."""
+    if not stream:
+        return error_completion(message)
+
+    async def single() -> AsyncIterator[dict]:
+        yield error_chunk(message)
+
+    return single()

@@ -1,0 +1,43 @@
+"""Status: short lines under the chat telling the user what the pipe is doing.
+
+Open WebUI passes `__event_emitter__` on chats (not on background tasks, and it
+may be absent in older hosts); a failing emitter must never fail the chat.
+"""
+
+from collections.abc import Awaitable, Callable
+
+from .redact import log
+
+Emitter = Callable[[dict], Awaitable[None]]
+
+
+class StatusLine:
+    """The chat's status line, or nothing when the host gave no emitter."""
+
+    def __init__(
+        self, emitter: Emitter | None, redact: Callable[[object], str]
+    ) -> None:
+        self._emitter = emitter if callable(emitter) else None
+        self._redact = redact
+        self._shown = False
+
+    async def show(self, description: str, *, done: bool = False) -> None:
+        if self._emitter is None:
+            return
+        event = {
+            "type": "status",
+            "data": {"description": self._redact(description), "done": done},
+        }
+        try:
+            await self._emitter(event)
+            self._shown = not done
+        except Exception as exc:  # the status line is a courtesy, never a failure
+            log.debug("status line not shown: %s", type(exc).__name__)
+
+    async def clear(self) -> None:
+        """Close a status line left open, so no stale 'Retrying...' stays on screen."""
+        if self._shown:
+            await self.show("", done=True)
+
+    async def retrying(self, seconds: float, reason: str) -> None:
+        await self.show(f"{reason} Retrying in {seconds:.0f} s...")

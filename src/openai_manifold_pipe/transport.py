@@ -1,0 +1,220 @@
+"""Transport: one pooled aiohttp session, request headers, timeouts and retries.
+
+Everything here is async: Open WebUI runs the pipe on its own event loop, where
+one blocking call would freeze the server for every user. The session carries
+no per-user state (no cookies, no default headers); each request brings its own
+key.
+"""
+
+import asyncio
+import itertools
+import json
+import random
+import weakref
+from collections.abc import Awaitable, Callable
+
+import aiohttp
+
+from .errors import (
+    ErrorDetail,
+    PipeError,
+    UpstreamError,
+    describe_exception,
+    describe_status,
+    host_of,
+    retry_after_seconds,
+    retryable,
+    short_reason,
+)
+
+# A model listing must never hold up Open WebUI's model picker for long.
+LISTING_TIMEOUT = 5.0
+# Connecting is quick or it is not going to happen.
+CONNECT_TIMEOUT = 15.0
+# Longest wait the pipe takes between attempts; longer asks go back to the user.
+MAX_RETRY_WAIT = 60.0
+# Error bodies are read up to this size: enough for any real message.
+MAX_ERROR_BODY = 64 * 1024
+
+OnRetry = Callable[[float, str], Awaitable[None]]
+
+
+def request_headers(
+    key: str, *, organization: str = "", project: str = ""
+) -> dict[str, str]:
+    """Headers for one request; no key means no Authorization header at all."""
+    headers = {"Content-Type": "application/json"}
+    if key:
+        headers["Authorization"] = f"Bearer {key}"
+    if organization:
+        headers["OpenAI-Organization"] = organization
+    if project:
+        headers["OpenAI-Project"] = project
+    return headers
+
+
+def backoff(attempt: int) -> float:
+    """Exponential backoff with full jitter: 0.5 s, 1 s, 2 s... spread out."""
+    return random.uniform(0.5, 1.0) * min(2.0**attempt, 16.0)
+
+
+class Transport:
+    """The pipe's HTTP client: a session per event loop, reused by every request.
+
+    Open WebUI has no shutdown hook for functions: it drops the old Pipe when an
+    admin saves new code. A finalizer then closes the session on its own loop, so
+    replaced instances leave no open connections behind.
+    """
+
+    def __init__(self) -> None:
+        self._session: aiohttp.ClientSession | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._finalizer: weakref.finalize | None = None
+
+    def session(self) -> aiohttp.ClientSession:
+        loop = asyncio.get_running_loop()
+        session = self._session
+        if session is None or session.closed or self._loop is not loop:
+            if self._finalizer is not None:
+                self._finalizer()
+            session = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(limit=0, ttl_dns_cache=300),
+                cookie_jar=aiohttp.DummyCookieJar(),
+                trust_env=True,
+            )
+            self._session, self._loop = session, loop
+            self._finalizer = weakref.finalize(self, _close_soon, session, loop)
+        return session
+
+    async def close(self) -> None:
+        if self._finalizer is not None:
+            self._finalizer.detach()
+        if self._session is not None and not self._session.closed:
+            await self._session.close()
+        self._session = self._loop = self._finalizer = None
+
+    async def list_models(self, url: str, headers: dict[str, str]) -> object:
+        """GET <base>/models as JSON, in at most LISTING_TIMEOUT seconds."""
+        timeout = aiohttp.ClientTimeout(total=LISTING_TIMEOUT)
+        try:
+            async with self.session().get(
+                url, headers=headers, timeout=timeout
+            ) as response:
+                if response.status != 200:
+                    text = await _read_error(response)
+                    raise UpstreamError(
+                        f"status {response.status}",
+                        status=response.status,
+                        detail=ErrorDetail.parse(text),
+                    )
+                return json.loads(await response.read())
+        except PipeError:
+            raise
+        except ValueError:
+            raise PipeError("the model list was not valid JSON") from None
+        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+            raise PipeError(
+                f"Cannot reach {host_of(url)} ({short_reason(exc)}): check "
+                "OPENAI_API_BASE_URL"
+            ) from None
+
+    async def post(
+        self,
+        url: str,
+        payload: dict,
+        headers: dict[str, str],
+        *,
+        timeout: float,
+        retries: int,
+        key_source: str,
+        on_retry: OnRetry | None = None,
+    ) -> aiohttp.ClientResponse:
+        """POST a chat request; the 200 response is returned open for reading.
+
+        Failures the user has not seen any answer for yet are retried: connection
+        errors and the statuses in RETRYABLE_STATUSES, honouring Retry-After.
+        Timeouts are not retried: the user has waited long enough already.
+        """
+        data = json.dumps(payload, ensure_ascii=False).encode()
+        client_timeout = aiohttp.ClientTimeout(
+            total=None,
+            connect=min(CONNECT_TIMEOUT, timeout),
+            sock_read=timeout,
+        )
+        model = str(payload.get("model"))
+        for attempt in itertools.count():
+            last = attempt >= retries
+            try:
+                response = await self.session().post(
+                    url, data=data, headers=headers, timeout=client_timeout
+                )
+            except (aiohttp.ClientConnectionError, asyncio.TimeoutError) as exc:
+                message = describe_exception(exc, url=url, timeout=timeout)
+                if last or not _transient(exc):
+                    raise PipeError(message) from None
+                await _wait(backoff(attempt), message, on_retry)
+                continue
+            if response.status < 400:
+                return response
+            async with response:
+                text = await _read_error(response)
+            detail = ErrorDetail.parse(text)
+            message = describe_status(
+                response.status, detail, model=model, url=url, key_source=key_source
+            )
+            if last or not retryable(response.status, detail):
+                raise UpstreamError(message, status=response.status, detail=detail)
+            wait = retry_after_seconds(response.headers)
+            if wait is not None and wait > MAX_RETRY_WAIT:
+                raise UpstreamError(
+                    f"{message} The endpoint asks to wait {wait:.0f} seconds before "
+                    "trying again.",
+                    status=response.status,
+                    detail=detail,
+                )
+            await _wait(backoff(attempt) if wait is None else wait, message, on_retry)
+
+
+def _transient(exc: BaseException) -> bool:
+    """Connection failures that another attempt may not meet; timeouts, DNS and TLS are not."""
+    return isinstance(exc, aiohttp.ClientConnectionError) and not isinstance(
+        exc,
+        (
+            asyncio.TimeoutError,
+            aiohttp.ClientConnectorDNSError,
+            aiohttp.ClientConnectorCertificateError,
+            aiohttp.ClientSSLError,
+        ),
+    )
+
+
+_closing: set[asyncio.Task] = set()
+
+
+def _close_soon(
+    session: aiohttp.ClientSession, loop: asyncio.AbstractEventLoop
+) -> None:
+    """Close a session no longer used, on the loop it belongs to, from any thread."""
+    if session.closed or loop.is_closed():
+        return
+
+    def close() -> None:
+        task = loop.create_task(session.close())
+        _closing.add(task)
+        task.add_done_callback(_closing.discard)
+
+    loop.call_soon_threadsafe(close)
+
+
+async def _read_error(response: aiohttp.ClientResponse) -> str:
+    try:
+        body = await response.content.read(MAX_ERROR_BODY)
+    except (aiohttp.ClientError, asyncio.TimeoutError):
+        return ""
+    return body.decode("utf-8", errors="replace")
+
+
+async def _wait(seconds: float, reason: str, on_retry: OnRetry | None) -> None:
+    if on_retry is not None:
+        await on_retry(seconds, reason)
+    await asyncio.sleep(seconds)

@@ -1,0 +1,131 @@
+"""Valves: the admin's and each user's settings, checked when saved.
+
+Names and types match what the original v0.1.2 saved, so an upgrade keeps every
+value. Open WebUI stores only what was sent and validates with these classes, so
+a bad value is refused at save time with a message naming the valve.
+"""
+
+from urllib.parse import urlsplit
+
+from pydantic import BaseModel, Field, field_validator
+
+EFFORT_LEVELS = ("none", "minimal", "low", "medium", "high", "xhigh")
+
+_SECRET = {"input": {"type": "password"}}
+
+
+class Valves(BaseModel):
+    """Global settings, set by an admin."""
+
+    OPENAI_API_KEY: str = Field(
+        default="",
+        description="Key used to list models. Used for chats only when "
+        "ALLOW_GLOBAL_KEY_FALLBACK is on.",
+        json_schema_extra=_SECRET,
+    )
+    OPENAI_API_BASE_URL: str = Field(
+        default="https://api.openai.com/v1",
+        description="Any OpenAI-compatible endpoint, e.g. http://localhost:11434/v1.",
+    )
+    NAME_PREFIX: str = Field(
+        default="OPENAI/",
+        description="Prefix of every model name in the model picker.",
+    )
+    MODEL_ALLOWLIST: str = Field(
+        default="",
+        description="Comma-separated model ids or globs (gpt-4o*). When set, only "
+        "these are offered; plain ids are offered even if the endpoint cannot list them.",
+    )
+    MODEL_BLOCKLIST: str = Field(
+        default="",
+        description="Comma-separated model ids or globs never offered.",
+    )
+    CHAT_MODELS_ONLY: bool = Field(
+        default=True,
+        description="Offer only models that can chat (on OpenAI: GPT and o-series "
+        "chat models). Off: offer everything the endpoint lists.",
+    )
+    ALLOW_GLOBAL_KEY_FALLBACK: bool = Field(
+        default=False,
+        description="Users without a key of their own chat on the global key (or "
+        "with no key at all when it is empty, for local servers).",
+    )
+    MODEL_CACHE_TTL: int = Field(
+        default=300,
+        description="Seconds a fetched model list is reused. If a refresh fails, "
+        "the last good list is served.",
+    )
+    REQUEST_TIMEOUT: int = Field(
+        default=600,
+        description="Longest wait in seconds for the next data from the endpoint "
+        "before the chat ends with an error.",
+    )
+    MAX_RETRIES: int = Field(
+        default=2,
+        description="Retries (0-10) of a request that failed before any answer was "
+        "shown: connection errors, 408, 409, 429, 500, 502, 503, 504.",
+    )
+    REASONING_EFFORT: str = Field(
+        default="",
+        description="Default reasoning_effort for reasoning models when the chat "
+        "sets none: none, minimal, low, medium, high or xhigh. Empty: the model's own default.",
+    )
+
+    @field_validator("OPENAI_API_BASE_URL")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        parts = urlsplit(value.strip())
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(
+                "OPENAI_API_BASE_URL must be an http(s) URL such as "
+                "https://api.openai.com/v1"
+            )
+        return value
+
+    @field_validator("MODEL_CACHE_TTL")
+    @classmethod
+    def _ttl(cls, value: int) -> int:
+        if value < 0:
+            raise ValueError("MODEL_CACHE_TTL must be 0 seconds or more")
+        return value
+
+    @field_validator("REQUEST_TIMEOUT")
+    @classmethod
+    def _timeout(cls, value: int) -> int:
+        if value < 1:
+            raise ValueError("REQUEST_TIMEOUT must be at least 1 second")
+        return value
+
+    @field_validator("MAX_RETRIES")
+    @classmethod
+    def _retries(cls, value: int) -> int:
+        if not 0 <= value <= 10:
+            raise ValueError("MAX_RETRIES must be between 0 and 10")
+        return value
+
+    @field_validator("REASONING_EFFORT")
+    @classmethod
+    def _effort(cls, value: str) -> str:
+        if value.strip().lower() not in ("", *EFFORT_LEVELS):
+            raise ValueError(
+                "REASONING_EFFORT must be empty or one of: " + ", ".join(EFFORT_LEVELS)
+            )
+        return value
+
+
+class UserValves(BaseModel):
+    """Each user's own settings, in Settings > Account > Functions."""
+
+    OPENAI_API_KEY: str = Field(
+        default="",
+        description="Your own API key: every chat of yours goes out with it.",
+        json_schema_extra=_SECRET,
+    )
+    ORGANIZATION_ID: str = Field(
+        default="",
+        description="Optional: sent as the OpenAI-Organization header.",
+    )
+    PROJECT_ID: str = Field(
+        default="",
+        description="Optional: sent as the OpenAI-Project header.",
+    )

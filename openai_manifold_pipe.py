@@ -31,10 +31,78 @@ import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 import aiohttp
 from pydantic import BaseModel, Field, field_validator
+
+# ----- endpoint.py -----------------------------------------------------------
+# Endpoint: where requests go and how they authenticate, by provider.
+#
+# Almost every provider speaks OpenAI's paths with a Bearer key. Azure OpenAI is
+# the exception worth knowing: an `api-key` header, and in its deployment form a
+# URL per deployment with an `api-version` query. OpenAI's own API and Azure also
+# share the strict parameter rules and the GPT-only model filter.
+
+_AZURE_HOSTS = (
+    ".openai.azure.com",
+    ".cognitiveservices.azure.com",
+    ".services.ai.azure.com",
+)
+_DEPLOYMENT = re.compile(r"/openai/deployments/([^/]+)$")
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """One configured base URL, understood."""
+
+    base: str
+    openai_rules: bool
+    azure: bool
+    deployment: str | None
+    api_version: str
+
+    @classmethod
+    def from_url(cls, url: str, api_version: str) -> "Endpoint":
+        base = url.strip().rstrip("/")
+        host = (urlsplit(base).hostname or "").lower()
+        azure = host.endswith(_AZURE_HOSTS)
+        match = _DEPLOYMENT.search(urlsplit(base).path) if azure else None
+        return cls(
+            base=base,
+            openai_rules=azure or host == "api.openai.com",
+            azure=azure,
+            deployment=match.group(1) if match else None,
+            api_version=api_version.strip(),
+        )
+
+    @property
+    def chat_url(self) -> str:
+        url = f"{self.base}/chat/completions"
+        if self.deployment:
+            url += f"?api-version={quote(self.api_version)}"
+        return url
+
+    @property
+    def models_url(self) -> str:
+        return f"{self.base}/models"
+
+    def headers(
+        self, key: str, *, organization: str = "", project: str = ""
+    ) -> dict[str, str]:
+        """Headers for one request; no key means no auth header at all, never `Bearer `."""
+        headers = {"Content-Type": "application/json"}
+        if key:
+            if self.azure:
+                headers["api-key"] = key
+            else:
+                headers["Authorization"] = f"Bearer {key}"
+        if organization:
+            headers["OpenAI-Organization"] = organization
+        if project:
+            headers["OpenAI-Project"] = project
+        return headers
+
 
 # ----- errors.py -------------------------------------------------------------
 # Errors: every failure becomes a sentence the user can act on.
@@ -300,14 +368,14 @@ def retry_after_seconds(headers: Mapping[str, str]) -> float | None:
 # Kinds of model that cannot hold a chat on /chat/completions, on any endpoint.
 _NOT_CHAT = re.compile(
     r"embed|rerank|tts|whisper|transcri|speech|realtime|moderation|dall-e|image"
-    r"|sora|video|audio",
+    r"|sora|video|\bveo-|\bocr\b|-ocr",
     re.IGNORECASE,
 )
 # OpenAI's own ids: the families the GPT filter keeps...
 _OPENAI_CHAT_FAMILY = re.compile(r"^(?:gpt-|chatgpt-|o\d+(?:-|$))", re.IGNORECASE)
 # ...and those of its ids that only answer on /completions or /responses.
 _OPENAI_NOT_CHAT = re.compile(
-    r"-instruct|-pro(?:-|$)|davinci|babbage|codex|computer-use|deep-research",
+    r"-instruct|-pro(?:-|$)|davinci|babbage|codex|computer-use|deep-research|audio",
     re.IGNORECASE,
 )
 _OPENAI_ID = re.compile(
@@ -317,11 +385,6 @@ _OPENAI_ID = re.compile(
 
 # The id of the one entry shown when the models cannot be listed.
 SETUP_MODEL_ID = "setup-required"
-
-
-def is_openai_api(base_url: str) -> bool:
-    """Whether the endpoint is OpenAI's own API, where the GPT filter applies."""
-    return (urlsplit(base_url).hostname or "").lower() == "api.openai.com"
 
 
 def is_chat_model(model_id: str, *, openai_api: bool) -> bool:
@@ -869,20 +932,6 @@ MAX_ERROR_BODY = 64 * 1024
 OnRetry = Callable[[float, str], Awaitable[None]]
 
 
-def request_headers(
-    key: str, *, organization: str = "", project: str = ""
-) -> dict[str, str]:
-    """Headers for one request; no key means no Authorization header at all."""
-    headers = {"Content-Type": "application/json"}
-    if key:
-        headers["Authorization"] = f"Bearer {key}"
-    if organization:
-        headers["OpenAI-Organization"] = organization
-    if project:
-        headers["OpenAI-Project"] = project
-    return headers
-
-
 def backoff(attempt: int) -> float:
     """Exponential backoff with full jitter: 0.5 s, 1 s, 2 s... spread out."""
     return random.uniform(0.5, 1.0) * min(2.0**attempt, 16.0)
@@ -1060,6 +1109,7 @@ async def _wait(seconds: float, reason: str, on_retry: OnRetry | None) -> None:
 EFFORT_LEVELS = ("none", "minimal", "low", "medium", "high", "xhigh")
 
 _SECRET = {"input": {"type": "password"}}
+_API_VERSION = re.compile(r"\d{4}-\d{2}-\d{2}(?:-preview)?|preview|latest")
 
 
 class Valves(BaseModel):
@@ -1119,6 +1169,12 @@ class Valves(BaseModel):
         "sets none: none, minimal, low, medium, high or xhigh. Empty: the model's own default.",
     )
 
+    AZURE_API_VERSION: str = Field(
+        default="2024-10-21",
+        description="api-version for Azure OpenAI deployment URLs "
+        "(.../openai/deployments/<name>). Not used by other endpoints.",
+    )
+
     @field_validator("OPENAI_API_BASE_URL")
     @classmethod
     def _http_url(cls, value: str) -> str:
@@ -1157,6 +1213,16 @@ class Valves(BaseModel):
         if value.strip().lower() not in ("", *EFFORT_LEVELS):
             raise ValueError(
                 "REASONING_EFFORT must be empty or one of: " + ", ".join(EFFORT_LEVELS)
+            )
+        return value
+
+    @field_validator("AZURE_API_VERSION")
+    @classmethod
+    def _api_version(cls, value: str) -> str:
+        if not _API_VERSION.fullmatch(value.strip()):
+            raise ValueError(
+                "AZURE_API_VERSION must look like 2024-10-21, 2025-04-01-preview "
+                "or preview"
             )
         return value
 
@@ -1417,6 +1483,10 @@ _REFUSAL = re.compile(
     re.IGNORECASE,
 )
 _NAME = re.compile(r"[A-Za-z_][\w.\[\]]*")
+# FastAPI/pydantic servers (Mistral, vLLM) name it in the error's location.
+_BODY_LOCATION = re.compile(
+    r"""["']loc["']\s*:\s*[\[(]\s*["']body["']\s*,\s*["'](\w+)["']"""
+)
 
 
 def strip_function_prefix(model: str) -> str:
@@ -1464,6 +1534,8 @@ def refused_parameters(detail: ErrorDetail, payload: dict) -> list[str]:
     named = [detail.param] if detail.param else []
     for listing in _REFUSAL.findall(detail.message):
         named += _NAME.findall(listing)
+    if "extra" in detail.message.lower():
+        named += _BODY_LOCATION.findall(detail.message)
     refused: list[str] = []
     for name in dict.fromkeys(named):
         droppable = name in payload and name not in ("model", "messages")
@@ -1527,13 +1599,14 @@ class Pipe:
         valves = self.valves
         prefix = valves.NAME_PREFIX
         allowlist = split_list(valves.MODEL_ALLOWLIST)
-        listing = await self._listing(valves)
+        endpoint = _endpoint(valves)
+        listing = await self._listing(valves, endpoint)
         models = select_models(
             listing.models or [],
             allowlist=allowlist,
             blocklist=split_list(valves.MODEL_BLOCKLIST),
             chat_only=valves.CHAT_MODELS_ONLY,
-            openai_api=is_openai_api(valves.OPENAI_API_BASE_URL),
+            openai_api=endpoint.openai_rules,
         )
         if listing.problem:
             log.warning("model listing: %s", listing.problem)
@@ -1559,24 +1632,26 @@ class Pipe:
         if model == SETUP_MODEL_ID:
             return _failure(await self._setup_problem(valves), stream)
         try:
-            key, source, headers = _credentials(valves, __user__)
+            key, source, organization, project = _credentials(valves, __user__)
         except PipeError as error:
             return _failure(error.message, stream)
         redact = Redactor([key, valves.OPENAI_API_KEY])
         status = StatusLine(None if __task__ else __event_emitter__, redact)
-        base = _base_url(valves)
+        endpoint = _endpoint(valves)
+        refused = self._refused.setdefault((endpoint.base, model), set())
         payload = build_payload(
             body,
             model,
-            openai_api=is_openai_api(base),
+            openai_api=endpoint.openai_rules,
             default_effort=valves.REASONING_EFFORT,
-            dropped=frozenset(self._refused.get((base, model), ())),
+            dropped=frozenset(refused),
         )
+        headers = endpoint.headers(key, organization=organization, project=project)
         chat = _Chat(
             self._transport,
-            self._refused.setdefault((base, model), set()),
+            refused,
             valves,
-            base,
+            endpoint,
             payload,
             headers,
             source,
@@ -1589,29 +1664,31 @@ class Pipe:
         """Close the connection pool; for embedders and tests, Open WebUI never calls it."""
         await self._transport.close()
 
-    async def _listing(self, valves: Valves) -> Listing:
+    async def _listing(self, valves: Valves, endpoint: Endpoint) -> Listing:
+        if endpoint.deployment:
+            return Listing(models=[{"id": endpoint.deployment}])
         key = valves.OPENAI_API_KEY.strip()
         if not key and not valves.ALLOW_GLOBAL_KEY_FALLBACK:
             return Listing(problem=NO_LISTING_KEY)
-        base = _base_url(valves)
 
         async def fetch() -> list[dict]:
             try:
                 data = await self._transport.list_models(
-                    f"{base}/models", request_headers(key)
+                    endpoint.models_url, endpoint.headers(key)
                 )
                 return parse_model_list(data)
             except UpstreamError as error:
-                raise PipeError(_listing_problem(error.status, base)) from None
+                raise PipeError(_listing_problem(error.status, endpoint.base)) from None
             except ValueError:
                 raise PipeError(
-                    f"{host_of(base)} sent no model list: check OPENAI_API_BASE_URL"
+                    f"{host_of(endpoint.base)} sent no model list: check "
+                    "OPENAI_API_BASE_URL"
                 ) from None
 
-        return await self._models.get(base, key, valves.MODEL_CACHE_TTL, fetch)
+        return await self._models.get(endpoint.base, key, valves.MODEL_CACHE_TTL, fetch)
 
     async def _setup_problem(self, valves: Valves) -> str:
-        listing = await self._listing(valves)
+        listing = await self._listing(valves, _endpoint(valves))
         if not listing.problem:
             return "The model list works again: pick a model from the list."
         return (
@@ -1628,7 +1705,7 @@ class _Chat:
         transport: Transport,
         refused: set[str],
         valves: Valves,
-        base: str,
+        endpoint: Endpoint,
         payload: dict,
         headers: dict[str, str],
         key_source: str,
@@ -1638,8 +1715,8 @@ class _Chat:
         self.transport = transport
         self.refused = refused
         self.valves = valves
-        self.base = base
-        self.url = f"{base}/chat/completions"
+        self.endpoint = endpoint
+        self.url = endpoint.chat_url
         self.payload = payload
         self.headers = headers
         self.key_source = key_source
@@ -1697,7 +1774,7 @@ class _Chat:
                 shed += 1
                 log.info(
                     "%s refused %s for %s: sending without",
-                    host_of(self.base),
+                    host_of(self.url),
                     ", ".join(names),
                     self.payload["model"],
                 )
@@ -1714,12 +1791,12 @@ class _Chat:
         return message
 
 
-def _base_url(valves: Valves) -> str:
-    return valves.OPENAI_API_BASE_URL.strip().rstrip("/")
+def _endpoint(valves: Valves) -> Endpoint:
+    return Endpoint.from_url(valves.OPENAI_API_BASE_URL, valves.AZURE_API_VERSION)
 
 
-def _credentials(valves: Valves, user: dict | None) -> tuple[str, str, dict[str, str]]:
-    """The key this user's chats go out with, where it came from, and the headers."""
+def _credentials(valves: Valves, user: dict | None) -> tuple[str, str, str, str]:
+    """The key this user's chats go out with, where it came from, organization, project."""
     own = _user_valve(user, "OPENAI_API_KEY")
     organization = _user_valve(user, "ORGANIZATION_ID")
     project = _user_valve(user, "PROJECT_ID")
@@ -1741,7 +1818,7 @@ def _credentials(valves: Valves, user: dict | None) -> tuple[str, str, dict[str,
                 f"The {name} in {where} contains spaces or characters that cannot "
                 "be sent in a request header; paste it again."
             )
-    return key, source, request_headers(key, organization=organization, project=project)
+    return key, source, organization, project
 
 
 def _sendable(value: str) -> bool:

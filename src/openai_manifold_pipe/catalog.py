@@ -14,21 +14,20 @@ import re
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from urllib.parse import urlsplit
 
 from .errors import ADMIN_VALVES_PATH, PipeError
 
 # Kinds of model that cannot hold a chat on /chat/completions, on any endpoint.
 _NOT_CHAT = re.compile(
     r"embed|rerank|tts|whisper|transcri|speech|realtime|moderation|dall-e|image"
-    r"|sora|video|audio",
+    r"|sora|video|\bveo-|\bocr\b|-ocr",
     re.IGNORECASE,
 )
 # OpenAI's own ids: the families the GPT filter keeps...
 _OPENAI_CHAT_FAMILY = re.compile(r"^(?:gpt-|chatgpt-|o\d+(?:-|$))", re.IGNORECASE)
 # ...and those of its ids that only answer on /completions or /responses.
 _OPENAI_NOT_CHAT = re.compile(
-    r"-instruct|-pro(?:-|$)|davinci|babbage|codex|computer-use|deep-research",
+    r"-instruct|-pro(?:-|$)|davinci|babbage|codex|computer-use|deep-research|audio",
     re.IGNORECASE,
 )
 _OPENAI_ID = re.compile(
@@ -38,11 +37,6 @@ _OPENAI_ID = re.compile(
 
 # The id of the one entry shown when the models cannot be listed.
 SETUP_MODEL_ID = "setup-required"
-
-
-def is_openai_api(base_url: str) -> bool:
-    """Whether the endpoint is OpenAI's own API, where the GPT filter applies."""
-    return (urlsplit(base_url).hostname or "").lower() == "api.openai.com"
 
 
 def is_chat_model(model_id: str, *, openai_api: bool) -> bool:

@@ -101,6 +101,10 @@ _REFUSAL = re.compile(
     re.IGNORECASE,
 )
 _NAME = re.compile(r"[A-Za-z_][\w.\[\]]*")
+# FastAPI/pydantic servers (Mistral, vLLM) name it in the error's location.
+_BODY_LOCATION = re.compile(
+    r"""["']loc["']\s*:\s*[\[(]\s*["']body["']\s*,\s*["'](\w+)["']"""
+)
 
 
 def strip_function_prefix(model: str) -> str:
@@ -148,6 +152,8 @@ def refused_parameters(detail: ErrorDetail, payload: dict) -> list[str]:
     named = [detail.param] if detail.param else []
     for listing in _REFUSAL.findall(detail.message):
         named += _NAME.findall(listing)
+    if "extra" in detail.message.lower():
+        named += _BODY_LOCATION.findall(detail.message)
     refused: list[str] = []
     for name in dict.fromkeys(named):
         droppable = name in payload and name not in ("model", "messages")

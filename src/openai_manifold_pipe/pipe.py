@@ -15,12 +15,12 @@ from .catalog import (
     SETUP_MODEL_ID,
     Listing,
     ModelCache,
-    is_openai_api,
     parse_model_list,
     select_models,
     setup_entry,
     split_list,
 )
+from .endpoint import Endpoint
 from .chat import error_chunk, error_completion, read_completion, relay_stream
 from .errors import (
     ADMIN_VALVES_PATH,
@@ -39,7 +39,7 @@ from .payload import (
 )
 from .redact import Redactor, log
 from .status import StatusLine
-from .transport import Transport, request_headers
+from .transport import Transport
 from .valves import UserValves, Valves
 
 # How many times one chat may shed refused parameters before the error is shown.
@@ -63,13 +63,14 @@ class Pipe:
         valves = self.valves
         prefix = valves.NAME_PREFIX
         allowlist = split_list(valves.MODEL_ALLOWLIST)
-        listing = await self._listing(valves)
+        endpoint = _endpoint(valves)
+        listing = await self._listing(valves, endpoint)
         models = select_models(
             listing.models or [],
             allowlist=allowlist,
             blocklist=split_list(valves.MODEL_BLOCKLIST),
             chat_only=valves.CHAT_MODELS_ONLY,
-            openai_api=is_openai_api(valves.OPENAI_API_BASE_URL),
+            openai_api=endpoint.openai_rules,
         )
         if listing.problem:
             log.warning("model listing: %s", listing.problem)
@@ -95,24 +96,26 @@ class Pipe:
         if model == SETUP_MODEL_ID:
             return _failure(await self._setup_problem(valves), stream)
         try:
-            key, source, headers = _credentials(valves, __user__)
+            key, source, organization, project = _credentials(valves, __user__)
         except PipeError as error:
             return _failure(error.message, stream)
         redact = Redactor([key, valves.OPENAI_API_KEY])
         status = StatusLine(None if __task__ else __event_emitter__, redact)
-        base = _base_url(valves)
+        endpoint = _endpoint(valves)
+        refused = self._refused.setdefault((endpoint.base, model), set())
         payload = build_payload(
             body,
             model,
-            openai_api=is_openai_api(base),
+            openai_api=endpoint.openai_rules,
             default_effort=valves.REASONING_EFFORT,
-            dropped=frozenset(self._refused.get((base, model), ())),
+            dropped=frozenset(refused),
         )
+        headers = endpoint.headers(key, organization=organization, project=project)
         chat = _Chat(
             self._transport,
-            self._refused.setdefault((base, model), set()),
+            refused,
             valves,
-            base,
+            endpoint,
             payload,
             headers,
             source,
@@ -125,29 +128,31 @@ class Pipe:
         """Close the connection pool; for embedders and tests, Open WebUI never calls it."""
         await self._transport.close()
 
-    async def _listing(self, valves: Valves) -> Listing:
+    async def _listing(self, valves: Valves, endpoint: Endpoint) -> Listing:
+        if endpoint.deployment:
+            return Listing(models=[{"id": endpoint.deployment}])
         key = valves.OPENAI_API_KEY.strip()
         if not key and not valves.ALLOW_GLOBAL_KEY_FALLBACK:
             return Listing(problem=NO_LISTING_KEY)
-        base = _base_url(valves)
 
         async def fetch() -> list[dict]:
             try:
                 data = await self._transport.list_models(
-                    f"{base}/models", request_headers(key)
+                    endpoint.models_url, endpoint.headers(key)
                 )
                 return parse_model_list(data)
             except UpstreamError as error:
-                raise PipeError(_listing_problem(error.status, base)) from None
+                raise PipeError(_listing_problem(error.status, endpoint.base)) from None
             except ValueError:
                 raise PipeError(
-                    f"{host_of(base)} sent no model list: check OPENAI_API_BASE_URL"
+                    f"{host_of(endpoint.base)} sent no model list: check "
+                    "OPENAI_API_BASE_URL"
                 ) from None
 
-        return await self._models.get(base, key, valves.MODEL_CACHE_TTL, fetch)
+        return await self._models.get(endpoint.base, key, valves.MODEL_CACHE_TTL, fetch)
 
     async def _setup_problem(self, valves: Valves) -> str:
-        listing = await self._listing(valves)
+        listing = await self._listing(valves, _endpoint(valves))
         if not listing.problem:
             return "The model list works again: pick a model from the list."
         return (
@@ -164,7 +169,7 @@ class _Chat:
         transport: Transport,
         refused: set[str],
         valves: Valves,
-        base: str,
+        endpoint: Endpoint,
         payload: dict,
         headers: dict[str, str],
         key_source: str,
@@ -174,8 +179,8 @@ class _Chat:
         self.transport = transport
         self.refused = refused
         self.valves = valves
-        self.base = base
-        self.url = f"{base}/chat/completions"
+        self.endpoint = endpoint
+        self.url = endpoint.chat_url
         self.payload = payload
         self.headers = headers
         self.key_source = key_source
@@ -233,7 +238,7 @@ class _Chat:
                 shed += 1
                 log.info(
                     "%s refused %s for %s: sending without",
-                    host_of(self.base),
+                    host_of(self.url),
                     ", ".join(names),
                     self.payload["model"],
                 )
@@ -250,12 +255,12 @@ class _Chat:
         return message
 
 
-def _base_url(valves: Valves) -> str:
-    return valves.OPENAI_API_BASE_URL.strip().rstrip("/")
+def _endpoint(valves: Valves) -> Endpoint:
+    return Endpoint.from_url(valves.OPENAI_API_BASE_URL, valves.AZURE_API_VERSION)
 
 
-def _credentials(valves: Valves, user: dict | None) -> tuple[str, str, dict[str, str]]:
-    """The key this user's chats go out with, where it came from, and the headers."""
+def _credentials(valves: Valves, user: dict | None) -> tuple[str, str, str, str]:
+    """The key this user's chats go out with, where it came from, organization, project."""
     own = _user_valve(user, "OPENAI_API_KEY")
     organization = _user_valve(user, "ORGANIZATION_ID")
     project = _user_valve(user, "PROJECT_ID")
@@ -277,7 +282,7 @@ def _credentials(valves: Valves, user: dict | None) -> tuple[str, str, dict[str,
                 f"The {name} in {where} contains spaces or characters that cannot "
                 "be sent in a request header; paste it again."
             )
-    return key, source, request_headers(key, organization=organization, project=project)
+    return key, source, organization, project
 
 
 def _sendable(value: str) -> bool:

@@ -39,20 +39,6 @@ MAX_ERROR_BODY = 64 * 1024
 OnRetry = Callable[[float, str], Awaitable[None]]
 
 
-def request_headers(
-    key: str, *, organization: str = "", project: str = ""
-) -> dict[str, str]:
-    """Headers for one request; no key means no Authorization header at all."""
-    headers = {"Content-Type": "application/json"}
-    if key:
-        headers["Authorization"] = f"Bearer {key}"
-    if organization:
-        headers["OpenAI-Organization"] = organization
-    if project:
-        headers["OpenAI-Project"] = project
-    return headers
-
-
 def backoff(attempt: int) -> float:
     """Exponential backoff with full jitter: 0.5 s, 1 s, 2 s... spread out."""
     return random.uniform(0.5, 1.0) * min(2.0**attempt, 16.0)

@@ -5,6 +5,7 @@ value. Open WebUI stores only what was sent and validates with these classes, so
 a bad value is refused at save time with a message naming the valve.
 """
 
+import re
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, Field, field_validator
@@ -12,6 +13,7 @@ from pydantic import BaseModel, Field, field_validator
 EFFORT_LEVELS = ("none", "minimal", "low", "medium", "high", "xhigh")
 
 _SECRET = {"input": {"type": "password"}}
+_API_VERSION = re.compile(r"\d{4}-\d{2}-\d{2}(?:-preview)?|preview|latest")
 
 
 class Valves(BaseModel):
@@ -71,6 +73,12 @@ class Valves(BaseModel):
         "sets none: none, minimal, low, medium, high or xhigh. Empty: the model's own default.",
     )
 
+    AZURE_API_VERSION: str = Field(
+        default="2024-10-21",
+        description="api-version for Azure OpenAI deployment URLs "
+        "(.../openai/deployments/<name>). Not used by other endpoints.",
+    )
+
     @field_validator("OPENAI_API_BASE_URL")
     @classmethod
     def _http_url(cls, value: str) -> str:
@@ -109,6 +117,16 @@ class Valves(BaseModel):
         if value.strip().lower() not in ("", *EFFORT_LEVELS):
             raise ValueError(
                 "REASONING_EFFORT must be empty or one of: " + ", ".join(EFFORT_LEVELS)
+            )
+        return value
+
+    @field_validator("AZURE_API_VERSION")
+    @classmethod
+    def _api_version(cls, value: str) -> str:
+        if not _API_VERSION.fullmatch(value.strip()):
+            raise ValueError(
+                "AZURE_API_VERSION must look like 2024-10-21, 2025-04-01-preview "
+                "or preview"
             )
         return value
 

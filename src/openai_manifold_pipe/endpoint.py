@@ -1,0 +1,70 @@
+"""Endpoint: where requests go and how they authenticate, by provider.
+
+Almost every provider speaks OpenAI's paths with a Bearer key. Azure OpenAI is
+the exception worth knowing: an `api-key` header, and in its deployment form a
+URL per deployment with an `api-version` query. OpenAI's own API and Azure also
+share the strict parameter rules and the GPT-only model filter.
+"""
+
+import re
+from dataclasses import dataclass
+from urllib.parse import quote, urlsplit
+
+_AZURE_HOSTS = (
+    ".openai.azure.com",
+    ".cognitiveservices.azure.com",
+    ".services.ai.azure.com",
+)
+_DEPLOYMENT = re.compile(r"/openai/deployments/([^/]+)$")
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """One configured base URL, understood."""
+
+    base: str
+    openai_rules: bool
+    azure: bool
+    deployment: str | None
+    api_version: str
+
+    @classmethod
+    def from_url(cls, url: str, api_version: str) -> "Endpoint":
+        base = url.strip().rstrip("/")
+        host = (urlsplit(base).hostname or "").lower()
+        azure = host.endswith(_AZURE_HOSTS)
+        match = _DEPLOYMENT.search(urlsplit(base).path) if azure else None
+        return cls(
+            base=base,
+            openai_rules=azure or host == "api.openai.com",
+            azure=azure,
+            deployment=match.group(1) if match else None,
+            api_version=api_version.strip(),
+        )
+
+    @property
+    def chat_url(self) -> str:
+        url = f"{self.base}/chat/completions"
+        if self.deployment:
+            url += f"?api-version={quote(self.api_version)}"
+        return url
+
+    @property
+    def models_url(self) -> str:
+        return f"{self.base}/models"
+
+    def headers(
+        self, key: str, *, organization: str = "", project: str = ""
+    ) -> dict[str, str]:
+        """Headers for one request; no key means no auth header at all, never `Bearer `."""
+        headers = {"Content-Type": "application/json"}
+        if key:
+            if self.azure:
+                headers["api-key"] = key
+            else:
+                headers["Authorization"] = f"Bearer {key}"
+        if organization:
+            headers["OpenAI-Organization"] = organization
+        if project:
+            headers["OpenAI-Project"] = project
+        return headers

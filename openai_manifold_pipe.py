@@ -16,6 +16,22 @@ required_open_webui_version: 0.12.4
 # modules. Change the package and rebuild: edits made here are lost with the
 # next version.
 
+# Contents, in file order. The settings admins and users see are in
+# valves.py; Open WebUI loads the Pipe class at the end, in pipe.py.
+#
+#   endpoint.py   where requests go and how they authenticate, by provider.
+#   errors.py     every failure becomes a sentence the user can act on.
+#   catalog.py    which of the endpoint's models the model picker offers, and caching.
+#   redact.py     the one place keys are removed from what users and logs see.
+#   sse.py        an incremental reader for the upstream's text/event-stream.
+#   chat.py       relaying the upstream's answer to Open WebUI, streamed or whole.
+#   status.py     short lines under the chat telling the user what the pipe is doing.
+#   transport.py  one pooled aiohttp session, timeouts and retries.
+#   valves.py     the admin's and each user's settings, checked when saved.
+#   reasoning.py  what OpenAI's reasoning models accept on /chat/completions.
+#   payload.py    the request body the upstream receives, and only what it accepts.
+#   pipe.py       the class Open WebUI loads, lists models from and chats through.
+
 import asyncio
 import codecs
 import fnmatch
@@ -913,7 +929,7 @@ class StatusLine:
 
 
 # ----- transport.py ----------------------------------------------------------
-# Transport: one pooled aiohttp session, request headers, timeouts and retries.
+# Transport: one pooled aiohttp session, timeouts and retries.
 #
 # Everything here is async: Open WebUI runs the pipe on its own event loop, where
 # one blocking call would freeze the server for every user. The session carries

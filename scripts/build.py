@@ -340,6 +340,21 @@ def render_frontmatter(fields: dict[str, str]) -> str:
     return '"""\n' + "\n".join(lines) + '\n"""'
 
 
+def render_contents(modules: list[Module]) -> str:
+    """Return a table of contents, so an admin reading the file knows where to look."""
+    width = max(len(module.name) for module in modules) + len(".py") + 2
+    lines = [
+        "# Contents, in file order. The settings admins and users see are in",
+        "# valves.py; Open WebUI loads the Pipe class at the end, in pipe.py.",
+        "#",
+    ]
+    for module in modules:
+        # Summaries open with their topic ("Errors: ..."), which the file name says.
+        summary = module.summary.split(": ", 1)[-1]
+        lines.append(f"#   {(module.name + '.py').ljust(width)}{summary}")
+    return "\n".join(lines)
+
+
 def render_module(module: Module) -> str:
     """Return a module's code under a banner carrying its docstring as comments."""
     title = f"{BANNER_PREFIX}{module.name}.py "
@@ -371,6 +386,7 @@ def build(root: Path, black: ModuleType) -> str:
     parts = [
         render_frontmatter(read_frontmatter(root / "pyproject.toml")),
         HEADER,
+        render_contents(modules),
         render_imports(modules),
         *map(render_module, modules),
     ]

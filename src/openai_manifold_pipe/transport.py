@@ -1,4 +1,4 @@
-"""Transport: one pooled aiohttp session, request headers, timeouts and retries.
+"""Transport: one pooled aiohttp session, timeouts and retries.
 
 Everything here is async: Open WebUI runs the pipe on its own event loop, where
 one blocking call would freeze the server for every user. The session carries

@@ -64,7 +64,9 @@ def stamp_matches(extras: list[str], venv_dir: Path = VENV_DIR) -> bool:
     `test,host` once also satisfies a later request for just `host`.
     """
     try:
-        recorded_hash, _, recorded_extras = stamp_path(venv_dir).read_text().strip().partition(" ")
+        recorded_hash, _, recorded_extras = (
+            stamp_path(venv_dir).read_text().strip().partition(" ")
+        )
     except OSError:
         return False
     installed = set(filter(None, recorded_extras.split(",")))
@@ -72,27 +74,41 @@ def stamp_matches(extras: list[str], venv_dir: Path = VENV_DIR) -> bool:
 
 
 def write_stamp(extras: list[str], venv_dir: Path = VENV_DIR) -> None:
-    stamp_path(venv_dir).write_text(f"{environment_hash()} {','.join(sorted(set(extras)))}\n")
+    stamp_path(venv_dir).write_text(
+        f"{environment_hash()} {','.join(sorted(set(extras)))}\n"
+    )
 
 
 def run_pip(python: Path, args: list[str], log_path: Path) -> None:
-    """Run `python -m pip <args>`; stdout goes to a log, errors stream live.
+    """Run `python -m pip install <args>`, logging everything, echoing only errors.
 
-    pip writes its errors (and warnings) to stderr, which stays attached to the
-    terminal; the chatty "Collecting..." lines go to `log_path` only. On failure the
-    log's tail is printed too, then the process exits with pip's code.
+    The chatty output ("Collecting...", index warnings) goes to `log_path`; lines
+    starting with "ERROR" are echoed to the terminal as they come. On failure the
+    log's tail follows, then the process exits with pip's code.
     """
     command = [str(python), "-m", "pip", "install", "--progress-bar", "off", *args]
     with open(log_path, "a", encoding="utf-8") as log:
         log.write(f"\n$ {' '.join(command)}\n")
-        log.flush()
-        result = subprocess.run(command, stdout=log, cwd=REPO_ROOT)
-    if result.returncode != 0:
+        process = subprocess.Popen(
+            command,
+            cwd=REPO_ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            errors="replace",
+        )
+        assert process.stdout is not None
+        for line in process.stdout:
+            log.write(line)
+            if line.startswith("ERROR"):
+                print(f"    {line.rstrip()}", file=sys.stderr, flush=True)
+        returncode = process.wait()
+    if returncode != 0:
         tail = log_path.read_text(encoding="utf-8", errors="replace").splitlines()[-30:]
-        say(f"pip failed (exit {result.returncode}); last lines of {log_path}:")
+        say(f"pip failed (exit {returncode}); last lines of {log_path}:")
         for line in tail:
             print(f"    {line}", file=sys.stderr)
-        sys.exit(result.returncode)
+        sys.exit(returncode)
 
 
 def create_venv(venv_dir: Path = VENV_DIR) -> None:
@@ -123,7 +139,9 @@ def ensure_venv(extras: list[str]) -> Path:
     run_pip(python, [TORCH_REQUIREMENT], log_path)
     spec = f".[{','.join(extras)}]" if extras else "."
     if "host" in extras:
-        say("installing open-webui 0.12.4 and test tools (2/2), this takes 3-4 minutes...")
+        say(
+            "installing open-webui 0.12.4 and test tools (2/2), this takes 3-4 minutes..."
+        )
     else:
         say(f"installing the project with {spec} (2/2)...")
     run_pip(python, ["-e", spec], log_path)

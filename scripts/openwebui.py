@@ -150,7 +150,9 @@ def open_webui_executable() -> Path:
     return candidate
 
 
-def server_environment(port: int, data_dir: Path, extra: dict[str, str] | None) -> dict[str, str]:
+def server_environment(
+    port: int, data_dir: Path, extra: dict[str, str] | None
+) -> dict[str, str]:
     """os.environ + the offline settings + a fresh secret, then the caller's overrides."""
     env = dict(os.environ)
     env.update(OFFLINE_ENV)
@@ -196,7 +198,14 @@ def start_openwebui(
     log_file = open(log_path, "w", encoding="utf-8")
     started = time.monotonic()
     process = subprocess.Popen(
-        [str(open_webui_executable()), "serve", "--host", "127.0.0.1", "--port", str(port)],
+        [
+            str(open_webui_executable()),
+            "serve",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+        ],
         env=server_environment(port, data_dir, env),
         cwd=data_dir,
         stdin=subprocess.DEVNULL,
@@ -261,7 +270,9 @@ def parse_frontmatter(content: str) -> dict[str, str]:
 def name_to_id(name: str) -> str:
     """The editor's `nameToId`: "OpenAI Manifold Pipe" -> "openai_manifold_pipe"."""
     ascii_name = "".join(
-        char for char in unicodedata.normalize("NFD", name) if not unicodedata.combining(char)
+        char
+        for char in unicodedata.normalize("NFD", name)
+        if not unicodedata.combining(char)
     )
     return re.sub(r"[^\w]+", "_", ascii_name, flags=re.ASCII).strip("_").lower()
 
@@ -303,7 +314,9 @@ class ApiStream:
     @property
     def reasoning(self) -> str:
         return "".join(
-            _delta_texts(self.json_chunks, ("reasoning_content", "reasoning", "thinking"))
+            _delta_texts(
+                self.json_chunks, ("reasoning_content", "reasoning", "thinking")
+            )
         )
 
     @property
@@ -402,7 +415,11 @@ class WebChat:
     def content(self) -> str:
         """The saved answer text (reasoning is kept apart, in `reasoning`)."""
         content = self.message.get("content") or ""
-        return _REASONING_DETAILS.sub("", content).strip() if self.legacy_reasoning else content
+        return (
+            _REASONING_DETAILS.sub("", content).strip()
+            if self.legacy_reasoning
+            else content
+        )
 
     @property
     def output(self) -> list[dict]:
@@ -438,7 +455,9 @@ class WebChat:
             return None
         error = self.error
         content = error.get("content") if isinstance(error, dict) else None
-        return displayed_error(content if content is not None else self.message.get("content"))
+        return displayed_error(
+            content if content is not None else self.message.get("content")
+        )
 
     @property
     def usage(self) -> dict | None:
@@ -469,7 +488,9 @@ class WebChat:
         ]
 
 
-_REASONING_DETAILS = re.compile(r'<details type="reasoning"[^>]*>(.*?)</details>', re.DOTALL)
+_REASONING_DETAILS = re.compile(
+    r'<details type="reasoning"[^>]*>(.*?)</details>', re.DOTALL
+)
 
 
 def displayed_error(content: Any) -> str:
@@ -533,7 +554,9 @@ class ChatSocket:
     def forget(self, chat_id: str) -> None:
         """Drop a finished chat's events so a long-lived socket does not grow."""
         with self._changed:
-            self._events = [event for event in self._events if event.get("chat_id") != chat_id]
+            self._events = [
+                event for event in self._events if event.get("chat_id") != chat_id
+            ]
 
     def wait_for(self, predicate: Callable[[dict], bool], timeout: float) -> dict:
         """Block until an event matching `predicate` has arrived (past ones count)."""
@@ -545,7 +568,9 @@ class ChatSocket:
                         return event
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
-                    raise TimeoutError(f"no matching socket.io event within {timeout:.0f} s")
+                    raise TimeoutError(
+                        f"no matching socket.io event within {timeout:.0f} s"
+                    )
                 self._changed.wait(remaining)
 
     def close(self) -> None:
@@ -583,7 +608,9 @@ class OpenWebUI:
     client for another account on the same server.
     """
 
-    def __init__(self, base_url: str, token: str | None = None, timeout: float = 60.0) -> None:
+    def __init__(
+        self, base_url: str, token: str | None = None, timeout: float = 60.0
+    ) -> None:
         self.base_url = base_url.rstrip("/")
         self.token = token
         self.timeout = timeout
@@ -602,7 +629,9 @@ class OpenWebUI:
     def headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.token}"} if self.token else {}
 
-    def request(self, method: str, path: str, json_body: Any = None, **kwargs: Any) -> Any:
+    def request(
+        self, method: str, path: str, json_body: Any = None, **kwargs: Any
+    ) -> Any:
         """One JSON call; raises `OpenWebUIError` on an HTTP error status."""
         response = self.http.request(
             method,
@@ -640,11 +669,15 @@ class OpenWebUI:
         return self.user
 
     def signin(self, email: str, password: str) -> dict:
-        self.user = self.post("/api/v1/auths/signin", {"email": email, "password": password})
+        self.user = self.post(
+            "/api/v1/auths/signin", {"email": email, "password": password}
+        )
         self.token = self.user["token"]
         return self.user
 
-    def add_user(self, name: str, email: str, password: str, role: str = "user") -> dict:
+    def add_user(
+        self, name: str, email: str, password: str, role: str = "user"
+    ) -> dict:
         """Admin: Admin Panel > Users > Add. The answer includes the new user's token."""
         return self.post(
             "/api/v1/auths/add",
@@ -652,7 +685,10 @@ class OpenWebUI:
         )
 
     def create_user(
-        self, name: str | None = None, role: str = "user", password: str = "pw-user-12345"
+        self,
+        name: str | None = None,
+        role: str = "user",
+        password: str = "pw-user-12345",
     ) -> OpenWebUI:
         """Admin: add an account and return a client signed in as it."""
         name = name or f"user-{uuid.uuid4().hex[:8]}"
@@ -735,7 +771,9 @@ class OpenWebUI:
 
     def update_user_valves(self, function_id: str, valves: dict) -> dict:
         """As this user: Settings > Functions > valves of one function."""
-        return self.post(f"/api/v1/functions/id/{function_id}/valves/user/update", valves)
+        return self.post(
+            f"/api/v1/functions/id/{function_id}/valves/user/update", valves
+        )
 
     # -- models (HOST.md 2, 7.7) --------------------------------------------------------
 
@@ -784,12 +822,24 @@ class OpenWebUI:
 
     def chat_api(self, model: str, messages: list[dict] | str, **body: Any) -> dict:
         """Non-streaming API-path chat; returns the JSON answer (HTTP errors raise)."""
-        form = {"model": model, "messages": _as_messages(messages), "stream": False, **body}
+        form = {
+            "model": model,
+            "messages": _as_messages(messages),
+            "stream": False,
+            **body,
+        }
         return self.post("/api/chat/completions", form)
 
-    def chat_api_stream(self, model: str, messages: list[dict] | str, **body: Any) -> ApiStream:
+    def chat_api_stream(
+        self, model: str, messages: list[dict] | str, **body: Any
+    ) -> ApiStream:
         """Streaming API-path chat; the whole SSE body, parsed (HTTP errors raise)."""
-        form = {"model": model, "messages": _as_messages(messages), "stream": True, **body}
+        form = {
+            "model": model,
+            "messages": _as_messages(messages),
+            "stream": True,
+            **body,
+        }
         started = time.monotonic()
         response = self.http.post(
             f"{self.base_url}/api/chat/completions",
@@ -801,9 +851,14 @@ class OpenWebUI:
         with response:
             if response.status_code >= 400:
                 raise OpenWebUIError(
-                    "POST", "/api/chat/completions", response.status_code, _json_or_text(response)
+                    "POST",
+                    "/api/chat/completions",
+                    response.status_code,
+                    _json_or_text(response),
                 )
-            raw = b"".join(response.iter_content(chunk_size=None)).decode("utf-8", "replace")
+            raw = b"".join(response.iter_content(chunk_size=None)).decode(
+                "utf-8", "replace"
+            )
         return ApiStream(
             status=response.status_code,
             headers=dict(response.headers),
@@ -832,7 +887,7 @@ class OpenWebUI:
         background_tasks: dict | None = None,
         stream: bool = True,
         timeout: float = 90.0,
-        socket: ChatSocket | None = None,
+        chat_socket: ChatSocket | None = None,
     ) -> WebChat:
         """Send one message the way the page does and wait until the turn is over.
 
@@ -844,7 +899,7 @@ class OpenWebUI:
         `background_tasks` defaults to the page's: title and tags on a new chat,
         follow-ups always - each is one more (non-streaming) call of the same pipe.
         """
-        chat_socket = socket or self.socket()
+        chat_socket = chat_socket or self.socket()
         body = web_chat_body(
             model,
             prompt,
@@ -865,8 +920,12 @@ class OpenWebUI:
                 lambda event: _is_turn_end(event, chat_id, assistant_id), timeout
             )
         except TimeoutError as error:
-            seen = [event["data"].get("type") for event in chat_socket.events_for(chat_id)]
-            raise TimeoutError(f"web chat {chat_id} not finished; events so far: {seen}") from error
+            seen = [
+                event["data"].get("type") for event in chat_socket.events_for(chat_id)
+            ]
+            raise TimeoutError(
+                f"web chat {chat_id} not finished; events so far: {seen}"
+            ) from error
         seconds = time.monotonic() - started
         chat, message = self._saved_message(chat_id, assistant_id)
         events = chat_socket.events_for(chat_id)
@@ -885,7 +944,9 @@ class OpenWebUI:
     def get_chat(self, chat_id: str) -> dict:
         return self.get(f"/api/v1/chats/{chat_id}")
 
-    def _saved_message(self, chat_id: str, message_id: str, wait: float = 10.0) -> tuple[dict, dict]:
+    def _saved_message(
+        self, chat_id: str, message_id: str, wait: float = 10.0
+    ) -> tuple[dict, dict]:
         """The chat and its assistant message once saved as `done` (polls briefly)."""
         deadline = time.monotonic() + wait
         while True:
@@ -918,7 +979,9 @@ def function_form(
     title = frontmatter.get("title", "")
     function_id = function_id or name_to_id(title)
     if not function_id:
-        raise ValueError("no function id: pass one, or give the file a frontmatter title")
+        raise ValueError(
+            "no function id: pass one, or give the file a frontmatter title"
+        )
     return {
         "id": function_id,
         "name": name or (format_title(title) if title else function_id),

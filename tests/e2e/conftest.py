@@ -28,6 +28,7 @@ if str(REPO_ROOT) not in sys.path:
 
 from scripts.openwebui import (  # noqa: E402
     OpenWebUI,
+    OpenWebUIError,
     OpenWebUIProcess,
     start_openwebui,
 )
@@ -145,8 +146,7 @@ def openwebui(
 
 
 @pytest.fixture(scope="session")
-def upstream() -> Iterator[FakeOpenAI]:
-    """The session's fake OpenAI; accepts DEFAULT_KEY (admin) and USER_KEYS."""
+def _session_upstream() -> Iterator[FakeOpenAI]:
     from tests.upstream import DEFAULT_KEY, FakeOpenAI
 
     fake = FakeOpenAI(keys=(DEFAULT_KEY, *USER_KEYS)).start()
@@ -154,6 +154,16 @@ def upstream() -> Iterator[FakeOpenAI]:
         yield fake
     finally:
         fake.stop()
+
+
+@pytest.fixture
+def upstream(_session_upstream: FakeOpenAI) -> FakeOpenAI:
+    """The fake OpenAI the installed pipe talks to: one server for the session
+    (Open WebUI's pipe keeps pointing at it), cleared for each test. Accepts
+    DEFAULT_KEY (the admin's global key) and USER_KEYS. Overrides tests/conftest.py's
+    per-test `upstream` inside tests/e2e."""
+    _session_upstream.clear()
+    return _session_upstream
 
 
 @dataclass
@@ -175,20 +185,41 @@ class InstalledPipe:
     def baseline_valves(self) -> dict:
         from tests.upstream import DEFAULT_KEY
 
-        return {"OPENAI_API_BASE_URL": self.upstream.base_url, "OPENAI_API_KEY": DEFAULT_KEY}
+        return {
+            "OPENAI_API_BASE_URL": self.upstream.base_url,
+            "OPENAI_API_KEY": DEFAULT_KEY,
+        }
 
     def set_valves(self, **overrides: object) -> dict:
         """Save the global valves: the baseline (fake URL + admin key) plus overrides.
 
         Open WebUI replaces the whole stored dict, so earlier overrides are gone.
         """
-        return self.admin.update_valves(self.function_id, {**self.baseline_valves(), **overrides})
+        return self.admin.update_valves(
+            self.function_id, {**self.baseline_valves(), **overrides}
+        )
 
     def grant_models(self) -> list[str]:
-        """Make every model the pipe lists visible to normal users."""
+        """Make every model the pipe lists now visible to normal users.
+
+        Open WebUI stores a model entry per grant, and that entry's name then
+        replaces the pipe's name in every listing (admin's too). Tests about model
+        names call `revoke_models()` first.
+        """
         return self.admin.make_models_public(f"{self.function_id}.")
 
-    def new_user(self, key: str | None = USER_KEYS[0], **user_valves: object) -> OpenWebUI:
+    def revoke_models(self) -> None:
+        """Delete the grant entries: names come from the pipe again, users see nothing."""
+        for model in self.admin.models():
+            if model["id"].startswith(f"{self.function_id}."):
+                try:
+                    self.admin.delete_model(model["id"])
+                except OpenWebUIError:
+                    pass  # never granted
+
+    def new_user(
+        self, key: str | None = USER_KEYS[0], **user_valves: object
+    ) -> OpenWebUI:
         """A normal user whose UserValves hold `key` (None: saves no valves)."""
         user = self.host.new_user()
         valves = {**({"OPENAI_API_KEY": key} if key else {}), **user_valves}
@@ -209,11 +240,15 @@ def _pipe_function(openwebui: Host) -> dict:
 
 
 @pytest.fixture
-def pipe_installed(openwebui: Host, upstream: FakeOpenAI, _pipe_function: dict) -> InstalledPipe:
+def pipe_installed(
+    openwebui: Host, upstream: FakeOpenAI, _pipe_function: dict
+) -> InstalledPipe:
     """The pipe, active, valves reset to the fake upstream, its models granted to users.
 
     The upstream's recorded requests and faults are cleared last, so a test sees
-    only its own traffic.
+    only its own traffic. Granted models carry the name they had when granted (see
+    `InstalledPipe.grant_models`). The pipe instance itself (and its model cache)
+    lives as long as the session's Open WebUI.
     """
     pipe = InstalledPipe(openwebui, upstream)
     openwebui.admin.set_function_active(PIPE_ID, True)

@@ -121,7 +121,10 @@ def test_admin_signed_up_and_server_logs(openwebui):
 def test_function_created_like_a_paste(openwebui, probe):
     function = openwebui.admin.get_function(probe)
     assert function["name"] == "Harness Probe"
-    assert function["meta"]["description"] == parse_frontmatter(PROBE_SOURCE)["description"]
+    assert (
+        function["meta"]["description"]
+        == parse_frontmatter(PROBE_SOURCE)["description"]
+    )
     assert function["is_active"] is True
     spec = openwebui.admin.get_valves_spec(probe)
     assert spec["properties"]["GREETING"]["default"] == "echo"
@@ -141,9 +144,15 @@ def test_models_need_a_grant_for_normal_users(openwebui, probe):
         user.chat_api(f"{probe}.echo", "hi")
     assert "Model not found" in str(refused.value)
 
-    assert set(admin.make_models_public(f"{probe}.")) == {f"{probe}.echo", f"{probe}.think"}
+    assert set(admin.make_models_public(f"{probe}.")) == {
+        f"{probe}.echo",
+        f"{probe}.think",
+    }
     assert {f"{probe}.echo", f"{probe}.think"} <= set(user.model_ids())
-    assert user.chat_api(f"{probe}.echo", "hi")["choices"][0]["message"]["content"] == "echo(1): hi"
+    assert (
+        user.chat_api(f"{probe}.echo", "hi")["choices"][0]["message"]["content"]
+        == "echo(1): hi"
+    )
 
 
 def test_api_path_stream_and_json(probe_user, probe):
@@ -152,7 +161,11 @@ def test_api_path_stream_and_json(probe_user, probe):
     assert streamed.headers["content-type"].startswith("text/event-stream")
     assert streamed.content == "echo(1): hello there "
     assert streamed.reasoning == "pondering"
-    assert streamed.usage == {"prompt_tokens": 3, "completion_tokens": 4, "total_tokens": 7}
+    assert streamed.usage == {
+        "prompt_tokens": 3,
+        "completion_tokens": 4,
+        "total_tokens": 7,
+    }
     assert streamed.finish_reasons == ["stop"]  # Open WebUI's own finish chunk
     assert streamed.chunks[-1] == "[DONE]" and streamed.done_count == 1
 
@@ -187,7 +200,9 @@ def test_web_path_saves_the_message(probe_user, probe):
 
     follow = probe_user.chat_web(f"{probe}.echo", "second turn", follow=turn)
     assert follow.chat_id == turn.chat_id
-    assert follow.content == "echo(3): second turn"  # history rebuilt from the saved chat
+    assert (
+        follow.content == "echo(3): second turn"
+    )  # history rebuilt from the saved chat
 
 
 def test_web_path_error_is_saved_on_the_message(probe_user, probe):

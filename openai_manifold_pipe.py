@@ -27,6 +27,7 @@ required_open_webui_version: 0.12.4
 #   chat.py       relaying the upstream's answer to Open WebUI, streamed or whole.
 #   status.py     short lines under the chat telling the user what the pipe is doing.
 #   transport.py  one pooled aiohttp session, timeouts and retries.
+#   usage.py      the one-line summary under an answer, with tokens, speed and cost.
 #   valves.py     the admin's and each user's settings, checked when saved.
 #   reasoning.py  what OpenAI's reasoning models accept on /chat/completions.
 #   payload.py    the request body the upstream receives, and only what it accepts.
@@ -39,14 +40,17 @@ import hashlib
 import itertools
 import json
 import logging
+import math
 import random
 import re
 import ssl
 import time
 import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import timezone
 from email.utils import parsedate_to_datetime
+from http import HTTPStatus
 from urllib.parse import quote, urlsplit
 
 import aiohttp
@@ -232,8 +236,22 @@ def _shorten(text: str) -> str:
 
 
 def host_of(url: str) -> str:
-    """The host and port of a URL: enough to recognise it, never a query string."""
-    return urlsplit(url).netloc or url
+    """The host and port of a URL: enough to recognise it.
+
+    Never the query string nor a `user:password@` part: either may hold a secret
+    that is not one of the keys the redactor knows.
+    """
+    parts = urlsplit(url)
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    if not host:
+        return "the endpoint"
+    return f"{host}:{port}" if port else host
 
 
 def key_advice(key_source: str) -> str:
@@ -270,7 +288,7 @@ def describe_status(
     if status == 404:
         return (
             f"The model {model} was not found at {host} (404).{said} Pick another "
-            "model, or ask your admin to check OPENAI_API_BASE_URL and the model lists."
+            "model, or ask your admin to check OPENAI_API_BASE_URL and MODEL_ALLOWLIST."
         )
     if status == 413 or detail.is_context_too_long:
         return (
@@ -296,31 +314,50 @@ def describe_status(
             f"{host} had a server error ({status}).{body} This is on the provider's "
             "side: try again in a moment."
         )
-    if status in (400, 409, 422):
-        return f"{host} refused the request ({status}).{said}"
-    return f"{host} answered with an unexpected error ({status}).{said}"
+    if status == 409:
+        return f"{host} reported a conflict (409).{said} Try again in a moment."
+    if status in (400, 422):
+        return (
+            f"{host} refused the request ({status}).{said} Check the parameters set "
+            f"in Chat Controls, or pick another model."
+        )
+    return (
+        f"{host} answered with an unexpected error ({status}).{said} Try again; if "
+        "it keeps happening, ask your admin to check OPENAI_API_BASE_URL."
+    )
 
 
-def describe_exception(exc: BaseException, *, url: str, timeout: float) -> str:
-    """The user-facing sentence for a failure to talk to the upstream at all."""
+def describe_exception(
+    exc: BaseException, *, url: str, timeout: float | None = None
+) -> str:
+    """The user-facing sentence for a failure to talk to the upstream at all.
+
+    `timeout` is REQUEST_TIMEOUT, quoted in the message when a read timed out.
+    """
     host = host_of(url)
     check_url = f"Ask your admin to check OPENAI_API_BASE_URL in {ADMIN_VALVES_PATH}."
     if isinstance(exc, aiohttp.ClientConnectorDNSError):
         return f"The host {host} could not be found (DNS lookup failed). {check_url}"
-    if isinstance(
-        exc, (aiohttp.ClientConnectorCertificateError, aiohttp.ClientSSLError)
-    ) or isinstance(getattr(exc, "os_error", None), ssl.SSLError):
+    if isinstance(exc, aiohttp.ClientConnectorCertificateError):
         return (
             f"A secure (TLS) connection to {host} failed: its certificate was not "
-            f"accepted. {check_url}"
+            f"accepted (self-signed, expired or for another name?). {check_url}"
+        )
+    if isinstance(exc, (aiohttp.ClientSSLError, ssl.SSLError)) or isinstance(
+        getattr(exc, "os_error", None), ssl.SSLError
+    ):
+        return (
+            f"A secure (TLS) connection to {host} failed during the handshake; if "
+            f"the endpoint speaks plain HTTP, its URL must start with http://. "
+            f"{check_url}"
         )
     if isinstance(exc, aiohttp.ConnectionTimeoutError):
         return f"Connecting to {host} timed out. {check_url}"
     if isinstance(exc, (asyncio.TimeoutError, aiohttp.ServerTimeoutError)):
+        waited = f"for {_seconds(timeout)}" if timeout else "for too long"
         return (
-            f"{host} sent nothing for {timeout:g} seconds, so the request was "
-            "stopped. Try again; if the model needs longer, ask your admin to raise "
-            "REQUEST_TIMEOUT."
+            f"{host} sent nothing {waited}, so the request was stopped. Try again; "
+            "if the model needs longer, ask your admin to raise REQUEST_TIMEOUT."
         )
     if isinstance(exc, aiohttp.ClientConnectorError):
         return f"Could not connect to {host} (connection refused). {check_url}"
@@ -336,6 +373,10 @@ def describe_exception(exc: BaseException, *, url: str, timeout: float) -> str:
     return f"The request to {host} failed unexpectedly ({type(exc).__name__})."
 
 
+def _seconds(value: float) -> str:
+    return f"{value:g} second" if value == 1 else f"{value:g} seconds"
+
+
 def short_reason(exc: BaseException) -> str:
     """A few words on why a connection failed, for places with little room."""
     if isinstance(exc, aiohttp.ClientConnectorDNSError):
@@ -348,28 +389,41 @@ def short_reason(exc: BaseException) -> str:
         return "no answer in time"
     if isinstance(exc, aiohttp.ClientConnectorError):
         return "connection refused"
+    if isinstance(exc, aiohttp.ServerDisconnectedError):
+        return "connection closed without an answer"
     return "connection failed"
 
 
 def retry_after_seconds(headers: Mapping[str, str]) -> float | None:
-    """The wait the upstream asked for: `retry-after-ms`, or `Retry-After` in seconds or as a date."""
-    millis = headers.get("retry-after-ms")
-    if millis:
-        try:
-            return max(0.0, float(millis) / 1000)
-        except ValueError:
-            pass
-    value = headers.get("retry-after")
+    """The wait the upstream asked for: `retry-after-ms`, or `Retry-After` in seconds or as a date.
+
+    `headers` is aiohttp's case-insensitive mapping. A value that is not a finite
+    number or a date counts as no value at all.
+    """
+    millis = _finite(headers.get("retry-after-ms"))
+    if millis is not None:
+        return max(0.0, millis / 1000)
+    value = (headers.get("retry-after") or "").strip()
     if not value:
         return None
+    seconds = _finite(value)
+    if seconds is not None:
+        return max(0.0, seconds)
     try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
+        when = parsedate_to_datetime(value)
     except (TypeError, ValueError, IndexError, OverflowError):
         return None
+    if when.tzinfo is None:  # "-0000" parses as naive; HTTP dates are always UTC
+        when = when.replace(tzinfo=timezone.utc)
+    return max(0.0, when.timestamp() - time.time())
+
+
+def _finite(value: str | None) -> float | None:
+    try:
+        number = float(value or "")
+    except ValueError:
+        return None
+    return number if math.isfinite(number) else None
 
 
 # ----- catalog.py ------------------------------------------------------------
@@ -716,6 +770,39 @@ class SSEReader:
 # failure ends the stream with one error chunk that Open WebUI shows below it.
 
 DONE = "[DONE]"
+# Delta fields that mean the model has started answering.
+_OUTPUT_FIELDS = ("content", "reasoning_content", "reasoning", "thinking", "tool_calls")
+
+
+@dataclass
+class Progress:
+    """What a chat has shown so far, for its status line and usage summary."""
+
+    started: float = field(default_factory=time.monotonic)
+    first_output: float | None = None
+    usage: dict | None = None
+    failed: bool = False
+
+    def note(self, chunk: dict) -> None:
+        """Record usage and the first answer delta of one chunk."""
+        usage = chunk.get("usage")
+        if usage:
+            self.usage = usage
+        if self.first_output is None and _has_output(chunk):
+            self.first_output = time.monotonic()
+
+    @property
+    def answering_seconds(self) -> float:
+        """Time spent producing the answer: from its first token when known."""
+        return time.monotonic() - (self.first_output or self.started)
+
+
+def _has_output(chunk: dict) -> bool:
+    for choice in chunk.get("choices") or ():
+        delta = choice.get("delta") if isinstance(choice, dict) else None
+        if isinstance(delta, dict) and any(delta.get(name) for name in _OUTPUT_FIELDS):
+            return True
+    return False
 
 
 def error_chunk(message: str) -> dict:
@@ -734,23 +821,28 @@ async def relay_stream(
     url: str,
     timeout: float,
     redact: Callable[[object], str],
+    progress: Progress,
 ) -> AsyncIterator[str | dict]:
     """Forward an upstream stream; the connection is closed at once if the user stops."""
     complete = False
+    message = None
     try:
         if response.content_type == "application/json":
-            yield completion_as_chunk(await _read_json(response, url))
+            completion = _without_error(await _read_json(response, url), url)
+            chunk = completion_as_chunk(completion)
+            progress.note(chunk)
+            yield chunk
         else:
-            async for item in _relay_events(response, url):
+            async for item in _relay_events(response, url, progress):
                 yield item
         complete = True
     except PipeError as error:
-        yield error_chunk(redact(error.message))
+        message = error.message
     except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
-        yield error_chunk(redact(describe_exception(exc, url=url, timeout=timeout)))
+        message = describe_exception(exc, url=url, timeout=timeout)
     except Exception as exc:  # nothing may escape into Open WebUI's stream handler
         log.warning("stream failed: %s", redact(repr(exc)))
-        yield error_chunk(
+        message = (
             f"The answer from {host_of(url)} could not be read ({type(exc).__name__})."
         )
     finally:
@@ -758,10 +850,13 @@ async def relay_stream(
             response.release()
         else:
             response.close()
+    if message is not None:
+        progress.failed = True
+        yield error_chunk(redact(message))
 
 
 async def _relay_events(
-    response: aiohttp.ClientResponse, url: str
+    response: aiohttp.ClientResponse, url: str, progress: Progress
 ) -> AsyncIterator[str]:
     reader = SSEReader()
     done = finished = False
@@ -785,6 +880,7 @@ async def _relay_events(
                         f"{host_of(url)} reported an error during the answer: "
                         + _error_text(chunk["error"])
                     )
+                progress.note(chunk)
                 if not finished:
                     finished = any(
                         isinstance(choice, dict) and choice.get("finish_reason")
@@ -843,12 +939,29 @@ def _not_a_stream(url: str) -> str:
     )
 
 
-async def read_completion(response: aiohttp.ClientResponse, *, url: str) -> dict:
-    """The upstream's completion JSON as a dict."""
+async def read_completion(
+    response: aiohttp.ClientResponse, *, url: str, timeout: float | None = None
+) -> dict:
+    """The upstream's completion JSON as a dict; any failure is a PipeError.
+
+    `timeout` is REQUEST_TIMEOUT, quoted when the body stops arriving.
+    """
+    complete = False
     try:
         completion = await _read_json(response, url)
+        complete = True
+    except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+        raise PipeError(describe_exception(exc, url=url, timeout=timeout)) from None
     finally:
-        response.release()
+        if complete:
+            response.release()
+        else:
+            response.close()
+    return _without_error(completion, url)
+
+
+def _without_error(completion: dict, url: str) -> dict:
+    """The completion, unless it is an error object sent with status 200."""
     if "error" in completion and not completion.get("choices"):
         raise PipeError(
             f"{host_of(url)} reported an error: {_error_text(completion['error'])}"
@@ -861,6 +974,14 @@ async def _read_json(response: aiohttp.ClientResponse, url: str) -> dict:
     try:
         data = json.loads(body)
     except ValueError:
+        if response.content_type == "application/json" and body.lstrip()[:1] in (
+            b"{",
+            b"[",
+        ):
+            raise PipeError(
+                f"{host_of(url)} sent an answer that is not valid JSON (cut short?), "
+                "so it cannot be shown. Try again."
+            ) from None
         data = None
     if not isinstance(data, dict):
         raise PipeError(_not_a_stream(url).replace("stream", "answer", 1))
@@ -906,6 +1027,10 @@ class StatusLine:
         self._redact = redact
         self._shown = False
 
+    @property
+    def visible(self) -> bool:
+        return self._emitter is not None
+
     async def show(self, description: str, *, done: bool = False) -> None:
         if self._emitter is None:
             return
@@ -924,8 +1049,16 @@ class StatusLine:
         if self._shown:
             await self.show("", done=True)
 
+    async def thinking(self, started: float) -> None:
+        """`Thinking... 5 s`, once a second, until the caller cancels it."""
+        while True:
+            await asyncio.sleep(1)
+            await self.show(f"Thinking... {time.monotonic() - started:.0f} s")
+
     async def retrying(self, seconds: float, reason: str) -> None:
-        await self.show(f"{reason} Retrying in {seconds:.0f} s...")
+        """One line per retry, so the user sees why the answer is late."""
+        when = f"in {seconds:.0f} s" if seconds >= 0.5 else "now"
+        await self.show(f"{reason} Retrying {when}...")
 
 
 # ----- transport.py ----------------------------------------------------------
@@ -1045,29 +1178,37 @@ class Transport:
                 )
             except (aiohttp.ClientConnectionError, asyncio.TimeoutError) as exc:
                 message = describe_exception(exc, url=url, timeout=timeout)
-                if last or not _transient(exc):
+                if not _transient(exc):
                     raise PipeError(message) from None
-                await _wait(backoff(attempt), message, on_retry)
+                if last:
+                    raise PipeError(message + _gave_up(attempt, retries)) from None
+                reason = f"{host_of(url)}: {short_reason(exc)}"
+                await _wait(backoff(attempt), reason, attempt, retries, on_retry)
                 continue
             if response.status < 400:
                 return response
             async with response:
                 text = await _read_error(response)
-            detail = ErrorDetail.parse(text)
+            status, detail = response.status, ErrorDetail.parse(text)
             message = describe_status(
-                response.status, detail, model=model, url=url, key_source=key_source
+                status, detail, model=model, url=url, key_source=key_source
             )
-            if last or not retryable(response.status, detail):
-                raise UpstreamError(message, status=response.status, detail=detail)
+            if not retryable(status, detail):
+                raise UpstreamError(message, status=status, detail=detail)
+            if last:
+                message += _gave_up(attempt, retries)
+                raise UpstreamError(message, status=status, detail=detail)
             wait = retry_after_seconds(response.headers)
             if wait is not None and wait > MAX_RETRY_WAIT:
                 raise UpstreamError(
                     f"{message} The endpoint asks to wait {wait:.0f} seconds before "
                     "trying again.",
-                    status=response.status,
+                    status=status,
                     detail=detail,
                 )
-            await _wait(backoff(attempt) if wait is None else wait, message, on_retry)
+            reason = f"{host_of(url)} answered {_status_name(status)}"
+            wait = backoff(attempt) if wait is None else wait
+            await _wait(wait, reason, attempt, retries, on_retry)
 
 
 def _transient(exc: BaseException) -> bool:
@@ -1109,10 +1250,104 @@ async def _read_error(response: aiohttp.ClientResponse) -> str:
     return body.decode("utf-8", errors="replace")
 
 
-async def _wait(seconds: float, reason: str, on_retry: OnRetry | None) -> None:
+async def _wait(
+    seconds: float, reason: str, attempt: int, retries: int, on_retry: OnRetry | None
+) -> None:
     if on_retry is not None:
-        await on_retry(seconds, reason)
+        await on_retry(seconds, f"{reason} (attempt {attempt + 1} of {retries + 1}).")
     await asyncio.sleep(seconds)
+
+
+def _gave_up(attempt: int, retries: int) -> str:
+    """Where the number of attempts is set, for failures that were worth retrying."""
+    if not retries:
+        return " It was not retried: MAX_RETRIES is 0."
+    return f" Tried {attempt + 1} times (MAX_RETRIES is {retries})."
+
+
+def _status_name(status: int) -> str:
+    """`503 Service Unavailable`: the code and its standard reason phrase."""
+    try:
+        return f"{status} {HTTPStatus(status).phrase}"
+    except ValueError:
+        return str(status)
+
+
+# ----- usage.py --------------------------------------------------------------
+# Usage: the one-line summary under an answer, with tokens, speed and cost.
+#
+# Prices come from the MODEL_PRICES valve, `model=input/output` in US dollars per
+# million tokens; dated snapshots (`gpt-4o-2024-08-06`) use their model's price and
+# globs (`gpt-5*`) cover families. The defaults are OpenAI's list prices when this
+# version was released; admins on other prices change the valve.
+
+DEFAULT_PRICES = (
+    "gpt-5.4=2.50/15, gpt-5.4-mini=0.75/4.50, gpt-5.2=1.75/14, gpt-5.1=1.25/10, "
+    "gpt-5=1.25/10, gpt-5-mini=0.25/2, gpt-5-nano=0.05/0.40, gpt-4.1=2/8, "
+    "gpt-4.1-mini=0.40/1.60, gpt-4.1-nano=0.10/0.40, gpt-4o=2.50/10, "
+    "gpt-4o-mini=0.15/0.60, o4-mini=1.10/4.40, o3=2/8, o3-mini=1.10/4.40, "
+    "o1=15/60, gpt-3.5-turbo=0.50/1.50"
+)
+
+_PRICE = re.compile(r"\s*([^=\s,]+)\s*=\s*(\d+(?:\.\d+)?)\s*/\s*(\d+(?:\.\d+)?)\s*")
+_SNAPSHOT = re.compile(r"-\d{4}-\d{2}-\d{2}$")
+
+Prices = dict[str, tuple[float, float]]
+
+
+def parse_prices(text: str) -> Prices:
+    """`model=in/out, ...` as a dict; raises ValueError naming the bad item."""
+    prices: Prices = {}
+    for item in filter(str.strip, text.split(",")):
+        match = _PRICE.fullmatch(item)
+        if not match:
+            raise ValueError(
+                f"MODEL_PRICES item {item.strip()!r} is not model=input/output, "
+                "e.g. gpt-4o=2.50/10 (US dollars per million tokens)"
+            )
+        prices[match.group(1).lower()] = (float(match.group(2)), float(match.group(3)))
+    return prices
+
+
+def price_of(model: str, prices: Prices) -> tuple[float, float] | None:
+    """The price of a model: exact id, then its undated snapshot name, then globs."""
+    name = model.rsplit("/", 1)[-1].lower()
+    for candidate in (name, _SNAPSHOT.sub("", name)):
+        if candidate in prices:
+            return prices[candidate]
+    for pattern, price in prices.items():
+        if fnmatch.fnmatchcase(name, pattern):
+            return price
+    return None
+
+
+def summary(
+    usage: dict | None, seconds: float, price: tuple[float, float] | None
+) -> str:
+    """`12 in · 345 out (200 reasoning) · 85 tok/s · $0.0012`, or the time alone."""
+    if not isinstance(usage, dict):
+        return f"Done in {seconds:.1f} s"
+    tokens_in = _count(usage, "prompt_tokens", "input_tokens")
+    tokens_out = _count(usage, "completion_tokens", "output_tokens")
+    details = usage.get("completion_tokens_details") or {}
+    reasoning = _count(details, "reasoning_tokens") if isinstance(details, dict) else 0
+    parts = [f"{tokens_in:,} in", f"{tokens_out:,} out"]
+    if reasoning:
+        parts[-1] += f" ({reasoning:,} reasoning)"
+    if seconds > 0 and tokens_out:
+        parts.append(f"{tokens_out / seconds:,.0f} tok/s")
+    if price:
+        cost = (tokens_in * price[0] + tokens_out * price[1]) / 1_000_000
+        parts.append(f"${cost:.4f}" if cost < 1 else f"${cost:.2f}")
+    return " · ".join(parts)
+
+
+def _count(data: dict, *names: str) -> int:
+    for name in names:
+        value = data.get(name)
+        if isinstance(value, (int, float)):
+            return int(value)
+    return 0
 
 
 # ----- valves.py -------------------------------------------------------------
@@ -1191,6 +1426,17 @@ class Valves(BaseModel):
         "(.../openai/deployments/<name>). Not used by other endpoints.",
     )
 
+    SHOW_USAGE_SUMMARY: bool = Field(
+        default=True,
+        description="Show a short line under each answer: tokens in and out, "
+        "tokens per second and, where a price is known, the cost.",
+    )
+    MODEL_PRICES: str = Field(
+        default=DEFAULT_PRICES,
+        description="Prices for the usage summary: model=input/output in US dollars "
+        "per million tokens, comma-separated; globs allowed (gpt-5*=1.25/10).",
+    )
+
     @field_validator("OPENAI_API_BASE_URL")
     @classmethod
     def _http_url(cls, value: str) -> str:
@@ -1240,6 +1486,12 @@ class Valves(BaseModel):
                 "AZURE_API_VERSION must look like 2024-10-21, 2025-04-01-preview "
                 "or preview"
             )
+        return value
+
+    @field_validator("MODEL_PRICES")
+    @classmethod
+    def _prices(cls, value: str) -> str:
+        parse_prices(value)
         return value
 
 
@@ -1738,34 +1990,73 @@ class _Chat:
         self.key_source = key_source
         self.status = status
         self.redact = redact
+        self.model = payload["model"]
 
     async def stream(self) -> AsyncIterator[str | dict]:
+        progress = Progress()
+        thinking = self._think_aloud(progress)
         try:
-            response = await self._open()
-        except PipeError as error:
-            yield error_chunk(self._failed(error.message))
-            return
-        except Exception as exc:  # nothing may escape into Open WebUI's stream
-            yield error_chunk(self._failed(_unexpected(exc, self.url)))
-            return
-        async for item in relay_stream(
-            response,
-            url=self.url,
-            timeout=self.valves.REQUEST_TIMEOUT,
-            redact=self.redact,
-        ):
-            yield item
+            await self.status.show(f"Waiting for {self.model}...")
+            response = None
+            try:
+                response = await self._open()
+            except PipeError as error:
+                progress.failed = True
+                yield error_chunk(self._failed(error.message))
+            except Exception as exc:  # nothing may escape into Open WebUI's stream
+                progress.failed = True
+                yield error_chunk(self._failed(_unexpected(exc, self.url)))
+            if response is not None:
+                async for item in relay_stream(
+                    response,
+                    url=self.url,
+                    timeout=self.valves.REQUEST_TIMEOUT,
+                    redact=self.redact,
+                    progress=progress,
+                ):
+                    yield item
+                    if thinking is not None and progress.first_output:
+                        thinking.cancel()
+                        thinking = None
+                        await self.status.clear()
+        finally:
+            if thinking is not None:
+                thinking.cancel()
+        await self._summarize(progress)
 
     async def complete(self) -> dict:
+        progress = Progress()
+        await self.status.show(f"Waiting for {self.model}...")
         try:
-            return await read_completion(await self._open(), url=self.url)
+            result = await read_completion(
+                await self._open(), url=self.url, timeout=self.valves.REQUEST_TIMEOUT
+            )
+            progress.usage = result.get("usage")
         except PipeError as error:
-            return error_completion(self._failed(error.message))
-        except (aiohttp.ClientError, TimeoutError) as exc:
-            message = f"Reading the answer from {host_of(self.url)} failed: {short_reason(exc)}. Try again."
-            return error_completion(self._failed(message))
+            progress.failed = True
+            result = error_completion(self._failed(error.message))
         except Exception as exc:
-            return error_completion(self._failed(_unexpected(exc, self.url)))
+            progress.failed = True
+            result = error_completion(self._failed(_unexpected(exc, self.url)))
+        await self._summarize(progress)
+        return result
+
+    def _think_aloud(self, progress: Progress) -> asyncio.Task | None:
+        """For reasoning models, which often stream nothing while they think."""
+        if not self.status.visible or reasoning_family(self.model) is None:
+            return None
+        return asyncio.ensure_future(self.status.thinking(progress.started))
+
+    async def _summarize(self, progress: Progress) -> None:
+        """The usage line under the answer, or no line at all."""
+        if not self.status.visible:
+            return
+        if progress.failed or not self.valves.SHOW_USAGE_SUMMARY:
+            await self.status.clear()
+            return
+        price = price_of(self.model, parse_prices(self.valves.MODEL_PRICES))
+        line = summary(progress.usage, progress.answering_seconds, price)
+        await self.status.show(line, done=True)
 
     async def _open(self) -> aiohttp.ClientResponse:
         """Send the request, shedding parameters the upstream says it does not support."""

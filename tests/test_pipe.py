@@ -261,8 +261,10 @@ async def test_rate_limit_is_retried_with_status_line(host, upstream):
     chunks = await host.stream(api_body("gpt-4o", "hi", stream=True),
                                user_valves={"OPENAI_API_KEY": ALICE}, emitter=emitter)
     assert text_of(chunks) == answer_text("hi") and len(upstream.chat_requests()) == 3
-    assert "Retrying" in events[0]["data"]["description"]
-    assert events[-1]["data"]["done"] is True
+    descriptions = [e["data"]["description"] for e in events]
+    assert descriptions[0] == "Waiting for gpt-4o..."
+    assert sum("Retrying" in d and "429" in d for d in descriptions) == 2
+    assert events[-1]["data"]["done"] is True and " out" in descriptions[-1]
 
 
 async def test_insufficient_quota_is_not_retried(host, upstream):

@@ -8,7 +8,9 @@ failure ends the stream with one error chunk that Open WebUI shows below it.
 
 import asyncio
 import json
+import time
 from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
 
 import aiohttp
 
@@ -17,6 +19,39 @@ from .redact import log
 from .sse import SSEReader
 
 DONE = "[DONE]"
+# Delta fields that mean the model has started answering.
+_OUTPUT_FIELDS = ("content", "reasoning_content", "reasoning", "thinking", "tool_calls")
+
+
+@dataclass
+class Progress:
+    """What a chat has shown so far, for its status line and usage summary."""
+
+    started: float = field(default_factory=time.monotonic)
+    first_output: float | None = None
+    usage: dict | None = None
+    failed: bool = False
+
+    def note(self, chunk: dict) -> None:
+        """Record usage and the first answer delta of one chunk."""
+        usage = chunk.get("usage")
+        if usage:
+            self.usage = usage
+        if self.first_output is None and _has_output(chunk):
+            self.first_output = time.monotonic()
+
+    @property
+    def answering_seconds(self) -> float:
+        """Time spent producing the answer: from its first token when known."""
+        return time.monotonic() - (self.first_output or self.started)
+
+
+def _has_output(chunk: dict) -> bool:
+    for choice in chunk.get("choices") or ():
+        delta = choice.get("delta") if isinstance(choice, dict) else None
+        if isinstance(delta, dict) and any(delta.get(name) for name in _OUTPUT_FIELDS):
+            return True
+    return False
 
 
 def error_chunk(message: str) -> dict:
@@ -35,23 +70,28 @@ async def relay_stream(
     url: str,
     timeout: float,
     redact: Callable[[object], str],
+    progress: Progress,
 ) -> AsyncIterator[str | dict]:
     """Forward an upstream stream; the connection is closed at once if the user stops."""
     complete = False
+    message = None
     try:
         if response.content_type == "application/json":
-            yield completion_as_chunk(await _read_json(response, url))
+            completion = _without_error(await _read_json(response, url), url)
+            chunk = completion_as_chunk(completion)
+            progress.note(chunk)
+            yield chunk
         else:
-            async for item in _relay_events(response, url):
+            async for item in _relay_events(response, url, progress):
                 yield item
         complete = True
     except PipeError as error:
-        yield error_chunk(redact(error.message))
+        message = error.message
     except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
-        yield error_chunk(redact(describe_exception(exc, url=url, timeout=timeout)))
+        message = describe_exception(exc, url=url, timeout=timeout)
     except Exception as exc:  # nothing may escape into Open WebUI's stream handler
         log.warning("stream failed: %s", redact(repr(exc)))
-        yield error_chunk(
+        message = (
             f"The answer from {host_of(url)} could not be read ({type(exc).__name__})."
         )
     finally:
@@ -59,10 +99,13 @@ async def relay_stream(
             response.release()
         else:
             response.close()
+    if message is not None:
+        progress.failed = True
+        yield error_chunk(redact(message))
 
 
 async def _relay_events(
-    response: aiohttp.ClientResponse, url: str
+    response: aiohttp.ClientResponse, url: str, progress: Progress
 ) -> AsyncIterator[str]:
     reader = SSEReader()
     done = finished = False
@@ -86,6 +129,7 @@ async def _relay_events(
                         f"{host_of(url)} reported an error during the answer: "
                         + _error_text(chunk["error"])
                     )
+                progress.note(chunk)
                 if not finished:
                     finished = any(
                         isinstance(choice, dict) and choice.get("finish_reason")
@@ -144,12 +188,29 @@ def _not_a_stream(url: str) -> str:
     )
 
 
-async def read_completion(response: aiohttp.ClientResponse, *, url: str) -> dict:
-    """The upstream's completion JSON as a dict."""
+async def read_completion(
+    response: aiohttp.ClientResponse, *, url: str, timeout: float | None = None
+) -> dict:
+    """The upstream's completion JSON as a dict; any failure is a PipeError.
+
+    `timeout` is REQUEST_TIMEOUT, quoted when the body stops arriving.
+    """
+    complete = False
     try:
         completion = await _read_json(response, url)
+        complete = True
+    except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+        raise PipeError(describe_exception(exc, url=url, timeout=timeout)) from None
     finally:
-        response.release()
+        if complete:
+            response.release()
+        else:
+            response.close()
+    return _without_error(completion, url)
+
+
+def _without_error(completion: dict, url: str) -> dict:
+    """The completion, unless it is an error object sent with status 200."""
     if "error" in completion and not completion.get("choices"):
         raise PipeError(
             f"{host_of(url)} reported an error: {_error_text(completion['error'])}"
@@ -162,6 +223,14 @@ async def _read_json(response: aiohttp.ClientResponse, url: str) -> dict:
     try:
         data = json.loads(body)
     except ValueError:
+        if response.content_type == "application/json" and body.lstrip()[:1] in (
+            b"{",
+            b"[",
+        ):
+            raise PipeError(
+                f"{host_of(url)} sent an answer that is not valid JSON (cut short?), "
+                "so it cannot be shown. Try again."
+            ) from None
         data = None
     if not isinstance(data, dict):
         raise PipeError(_not_a_stream(url).replace("stream", "answer", 1))

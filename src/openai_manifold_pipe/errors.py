@@ -7,10 +7,12 @@ texts here name the valve or setting to fix where there is one.
 
 import asyncio
 import json
+import math
 import ssl
-from collections.abc import Mapping
-from email.utils import parsedate_to_datetime
 import time
+from collections.abc import Mapping
+from datetime import timezone
+from email.utils import parsedate_to_datetime
 from urllib.parse import urlsplit
 
 import aiohttp
@@ -120,8 +122,22 @@ def _shorten(text: str) -> str:
 
 
 def host_of(url: str) -> str:
-    """The host and port of a URL: enough to recognise it, never a query string."""
-    return urlsplit(url).netloc or url
+    """The host and port of a URL: enough to recognise it.
+
+    Never the query string nor a `user:password@` part: either may hold a secret
+    that is not one of the keys the redactor knows.
+    """
+    parts = urlsplit(url)
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    if not host:
+        return "the endpoint"
+    return f"{host}:{port}" if port else host
 
 
 def key_advice(key_source: str) -> str:
@@ -158,7 +174,7 @@ def describe_status(
     if status == 404:
         return (
             f"The model {model} was not found at {host} (404).{said} Pick another "
-            "model, or ask your admin to check OPENAI_API_BASE_URL and the model lists."
+            "model, or ask your admin to check OPENAI_API_BASE_URL and MODEL_ALLOWLIST."
         )
     if status == 413 or detail.is_context_too_long:
         return (
@@ -184,31 +200,50 @@ def describe_status(
             f"{host} had a server error ({status}).{body} This is on the provider's "
             "side: try again in a moment."
         )
-    if status in (400, 409, 422):
-        return f"{host} refused the request ({status}).{said}"
-    return f"{host} answered with an unexpected error ({status}).{said}"
+    if status == 409:
+        return f"{host} reported a conflict (409).{said} Try again in a moment."
+    if status in (400, 422):
+        return (
+            f"{host} refused the request ({status}).{said} Check the parameters set "
+            f"in Chat Controls, or pick another model."
+        )
+    return (
+        f"{host} answered with an unexpected error ({status}).{said} Try again; if "
+        "it keeps happening, ask your admin to check OPENAI_API_BASE_URL."
+    )
 
 
-def describe_exception(exc: BaseException, *, url: str, timeout: float) -> str:
-    """The user-facing sentence for a failure to talk to the upstream at all."""
+def describe_exception(
+    exc: BaseException, *, url: str, timeout: float | None = None
+) -> str:
+    """The user-facing sentence for a failure to talk to the upstream at all.
+
+    `timeout` is REQUEST_TIMEOUT, quoted in the message when a read timed out.
+    """
     host = host_of(url)
     check_url = f"Ask your admin to check OPENAI_API_BASE_URL in {ADMIN_VALVES_PATH}."
     if isinstance(exc, aiohttp.ClientConnectorDNSError):
         return f"The host {host} could not be found (DNS lookup failed). {check_url}"
-    if isinstance(
-        exc, (aiohttp.ClientConnectorCertificateError, aiohttp.ClientSSLError)
-    ) or isinstance(getattr(exc, "os_error", None), ssl.SSLError):
+    if isinstance(exc, aiohttp.ClientConnectorCertificateError):
         return (
             f"A secure (TLS) connection to {host} failed: its certificate was not "
-            f"accepted. {check_url}"
+            f"accepted (self-signed, expired or for another name?). {check_url}"
+        )
+    if isinstance(exc, (aiohttp.ClientSSLError, ssl.SSLError)) or isinstance(
+        getattr(exc, "os_error", None), ssl.SSLError
+    ):
+        return (
+            f"A secure (TLS) connection to {host} failed during the handshake; if "
+            f"the endpoint speaks plain HTTP, its URL must start with http://. "
+            f"{check_url}"
         )
     if isinstance(exc, aiohttp.ConnectionTimeoutError):
         return f"Connecting to {host} timed out. {check_url}"
     if isinstance(exc, (asyncio.TimeoutError, aiohttp.ServerTimeoutError)):
+        waited = f"for {_seconds(timeout)}" if timeout else "for too long"
         return (
-            f"{host} sent nothing for {timeout:g} seconds, so the request was "
-            "stopped. Try again; if the model needs longer, ask your admin to raise "
-            "REQUEST_TIMEOUT."
+            f"{host} sent nothing {waited}, so the request was stopped. Try again; "
+            "if the model needs longer, ask your admin to raise REQUEST_TIMEOUT."
         )
     if isinstance(exc, aiohttp.ClientConnectorError):
         return f"Could not connect to {host} (connection refused). {check_url}"
@@ -224,6 +259,10 @@ def describe_exception(exc: BaseException, *, url: str, timeout: float) -> str:
     return f"The request to {host} failed unexpectedly ({type(exc).__name__})."
 
 
+def _seconds(value: float) -> str:
+    return f"{value:g} second" if value == 1 else f"{value:g} seconds"
+
+
 def short_reason(exc: BaseException) -> str:
     """A few words on why a connection failed, for places with little room."""
     if isinstance(exc, aiohttp.ClientConnectorDNSError):
@@ -236,25 +275,38 @@ def short_reason(exc: BaseException) -> str:
         return "no answer in time"
     if isinstance(exc, aiohttp.ClientConnectorError):
         return "connection refused"
+    if isinstance(exc, aiohttp.ServerDisconnectedError):
+        return "connection closed without an answer"
     return "connection failed"
 
 
 def retry_after_seconds(headers: Mapping[str, str]) -> float | None:
-    """The wait the upstream asked for: `retry-after-ms`, or `Retry-After` in seconds or as a date."""
-    millis = headers.get("retry-after-ms")
-    if millis:
-        try:
-            return max(0.0, float(millis) / 1000)
-        except ValueError:
-            pass
-    value = headers.get("retry-after")
+    """The wait the upstream asked for: `retry-after-ms`, or `Retry-After` in seconds or as a date.
+
+    `headers` is aiohttp's case-insensitive mapping. A value that is not a finite
+    number or a date counts as no value at all.
+    """
+    millis = _finite(headers.get("retry-after-ms"))
+    if millis is not None:
+        return max(0.0, millis / 1000)
+    value = (headers.get("retry-after") or "").strip()
     if not value:
         return None
+    seconds = _finite(value)
+    if seconds is not None:
+        return max(0.0, seconds)
     try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
+        when = parsedate_to_datetime(value)
     except (TypeError, ValueError, IndexError, OverflowError):
         return None
+    if when.tzinfo is None:  # "-0000" parses as naive; HTTP dates are always UTC
+        when = when.replace(tzinfo=timezone.utc)
+    return max(0.0, when.timestamp() - time.time())
+
+
+def _finite(value: str | None) -> float | None:
+    try:
+        number = float(value or "")
+    except ValueError:
+        return None
+    return number if math.isfinite(number) else None

@@ -6,6 +6,7 @@ the instance does keep is shared knowledge about endpoints: the model lists and
 the parameters an endpoint refused for a model.
 """
 
+import asyncio
 from collections.abc import AsyncIterator
 
 import aiohttp
@@ -21,7 +22,13 @@ from .catalog import (
     split_list,
 )
 from .endpoint import Endpoint
-from .chat import error_chunk, error_completion, read_completion, relay_stream
+from .chat import (
+    Progress,
+    error_chunk,
+    error_completion,
+    read_completion,
+    relay_stream,
+)
 from .errors import (
     ADMIN_VALVES_PATH,
     NO_USER_KEY,
@@ -37,9 +44,11 @@ from .payload import (
     refused_parameters,
     strip_function_prefix,
 )
+from .reasoning import reasoning_family
 from .redact import Redactor, log
 from .status import StatusLine
 from .transport import Transport
+from .usage import parse_prices, price_of, summary
 from .valves import UserValves, Valves
 
 # How many times one chat may shed refused parameters before the error is shown.
@@ -186,34 +195,73 @@ class _Chat:
         self.key_source = key_source
         self.status = status
         self.redact = redact
+        self.model = payload["model"]
 
     async def stream(self) -> AsyncIterator[str | dict]:
+        progress = Progress()
+        thinking = self._think_aloud(progress)
         try:
-            response = await self._open()
-        except PipeError as error:
-            yield error_chunk(self._failed(error.message))
-            return
-        except Exception as exc:  # nothing may escape into Open WebUI's stream
-            yield error_chunk(self._failed(_unexpected(exc, self.url)))
-            return
-        async for item in relay_stream(
-            response,
-            url=self.url,
-            timeout=self.valves.REQUEST_TIMEOUT,
-            redact=self.redact,
-        ):
-            yield item
+            await self.status.show(f"Waiting for {self.model}...")
+            response = None
+            try:
+                response = await self._open()
+            except PipeError as error:
+                progress.failed = True
+                yield error_chunk(self._failed(error.message))
+            except Exception as exc:  # nothing may escape into Open WebUI's stream
+                progress.failed = True
+                yield error_chunk(self._failed(_unexpected(exc, self.url)))
+            if response is not None:
+                async for item in relay_stream(
+                    response,
+                    url=self.url,
+                    timeout=self.valves.REQUEST_TIMEOUT,
+                    redact=self.redact,
+                    progress=progress,
+                ):
+                    yield item
+                    if thinking is not None and progress.first_output:
+                        thinking.cancel()
+                        thinking = None
+                        await self.status.clear()
+        finally:
+            if thinking is not None:
+                thinking.cancel()
+        await self._summarize(progress)
 
     async def complete(self) -> dict:
+        progress = Progress()
+        await self.status.show(f"Waiting for {self.model}...")
         try:
-            return await read_completion(await self._open(), url=self.url)
+            result = await read_completion(
+                await self._open(), url=self.url, timeout=self.valves.REQUEST_TIMEOUT
+            )
+            progress.usage = result.get("usage")
         except PipeError as error:
-            return error_completion(self._failed(error.message))
-        except (aiohttp.ClientError, TimeoutError) as exc:
-            message = f"Reading the answer from {host_of(self.url)} failed: {short_reason(exc)}. Try again."
-            return error_completion(self._failed(message))
+            progress.failed = True
+            result = error_completion(self._failed(error.message))
         except Exception as exc:
-            return error_completion(self._failed(_unexpected(exc, self.url)))
+            progress.failed = True
+            result = error_completion(self._failed(_unexpected(exc, self.url)))
+        await self._summarize(progress)
+        return result
+
+    def _think_aloud(self, progress: Progress) -> asyncio.Task | None:
+        """For reasoning models, which often stream nothing while they think."""
+        if not self.status.visible or reasoning_family(self.model) is None:
+            return None
+        return asyncio.ensure_future(self.status.thinking(progress.started))
+
+    async def _summarize(self, progress: Progress) -> None:
+        """The usage line under the answer, or no line at all."""
+        if not self.status.visible:
+            return
+        if progress.failed or not self.valves.SHOW_USAGE_SUMMARY:
+            await self.status.clear()
+            return
+        price = price_of(self.model, parse_prices(self.valves.MODEL_PRICES))
+        line = summary(progress.usage, progress.answering_seconds, price)
+        await self.status.show(line, done=True)
 
     async def _open(self) -> aiohttp.ClientResponse:
         """Send the request, shedding parameters the upstream says it does not support."""

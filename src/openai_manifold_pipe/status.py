@@ -4,6 +4,8 @@ Open WebUI passes `__event_emitter__` on chats (not on background tasks, and it
 may be absent in older hosts); a failing emitter must never fail the chat.
 """
 
+import asyncio
+import time
 from collections.abc import Awaitable, Callable
 
 from .redact import log
@@ -20,6 +22,10 @@ class StatusLine:
         self._emitter = emitter if callable(emitter) else None
         self._redact = redact
         self._shown = False
+
+    @property
+    def visible(self) -> bool:
+        return self._emitter is not None
 
     async def show(self, description: str, *, done: bool = False) -> None:
         if self._emitter is None:
@@ -39,5 +45,13 @@ class StatusLine:
         if self._shown:
             await self.show("", done=True)
 
+    async def thinking(self, started: float) -> None:
+        """`Thinking... 5 s`, once a second, until the caller cancels it."""
+        while True:
+            await asyncio.sleep(1)
+            await self.show(f"Thinking... {time.monotonic() - started:.0f} s")
+
     async def retrying(self, seconds: float, reason: str) -> None:
-        await self.show(f"{reason} Retrying in {seconds:.0f} s...")
+        """One line per retry, so the user sees why the answer is late."""
+        when = f"in {seconds:.0f} s" if seconds >= 0.5 else "now"
+        await self.show(f"{reason} Retrying {when}...")

@@ -12,6 +12,7 @@ import json
 import random
 import weakref
 from collections.abc import Awaitable, Callable
+from http import HTTPStatus
 
 import aiohttp
 
@@ -136,29 +137,37 @@ class Transport:
                 )
             except (aiohttp.ClientConnectionError, asyncio.TimeoutError) as exc:
                 message = describe_exception(exc, url=url, timeout=timeout)
-                if last or not _transient(exc):
+                if not _transient(exc):
                     raise PipeError(message) from None
-                await _wait(backoff(attempt), message, on_retry)
+                if last:
+                    raise PipeError(message + _gave_up(attempt, retries)) from None
+                reason = f"{host_of(url)}: {short_reason(exc)}"
+                await _wait(backoff(attempt), reason, attempt, retries, on_retry)
                 continue
             if response.status < 400:
                 return response
             async with response:
                 text = await _read_error(response)
-            detail = ErrorDetail.parse(text)
+            status, detail = response.status, ErrorDetail.parse(text)
             message = describe_status(
-                response.status, detail, model=model, url=url, key_source=key_source
+                status, detail, model=model, url=url, key_source=key_source
             )
-            if last or not retryable(response.status, detail):
-                raise UpstreamError(message, status=response.status, detail=detail)
+            if not retryable(status, detail):
+                raise UpstreamError(message, status=status, detail=detail)
+            if last:
+                message += _gave_up(attempt, retries)
+                raise UpstreamError(message, status=status, detail=detail)
             wait = retry_after_seconds(response.headers)
             if wait is not None and wait > MAX_RETRY_WAIT:
                 raise UpstreamError(
                     f"{message} The endpoint asks to wait {wait:.0f} seconds before "
                     "trying again.",
-                    status=response.status,
+                    status=status,
                     detail=detail,
                 )
-            await _wait(backoff(attempt) if wait is None else wait, message, on_retry)
+            reason = f"{host_of(url)} answered {_status_name(status)}"
+            wait = backoff(attempt) if wait is None else wait
+            await _wait(wait, reason, attempt, retries, on_retry)
 
 
 def _transient(exc: BaseException) -> bool:
@@ -200,7 +209,24 @@ async def _read_error(response: aiohttp.ClientResponse) -> str:
     return body.decode("utf-8", errors="replace")
 
 
-async def _wait(seconds: float, reason: str, on_retry: OnRetry | None) -> None:
+async def _wait(
+    seconds: float, reason: str, attempt: int, retries: int, on_retry: OnRetry | None
+) -> None:
     if on_retry is not None:
-        await on_retry(seconds, reason)
+        await on_retry(seconds, f"{reason} (attempt {attempt + 1} of {retries + 1}).")
     await asyncio.sleep(seconds)
+
+
+def _gave_up(attempt: int, retries: int) -> str:
+    """Where the number of attempts is set, for failures that were worth retrying."""
+    if not retries:
+        return " It was not retried: MAX_RETRIES is 0."
+    return f" Tried {attempt + 1} times (MAX_RETRIES is {retries})."
+
+
+def _status_name(status: int) -> str:
+    """`503 Service Unavailable`: the code and its standard reason phrase."""
+    try:
+        return f"{status} {HTTPStatus(status).phrase}"
+    except ValueError:
+        return str(status)

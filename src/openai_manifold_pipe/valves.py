@@ -10,6 +10,8 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, Field, field_validator
 
+from .usage import DEFAULT_PRICES, parse_prices
+
 EFFORT_LEVELS = ("none", "minimal", "low", "medium", "high", "xhigh")
 
 _SECRET = {"input": {"type": "password"}}
@@ -79,6 +81,17 @@ class Valves(BaseModel):
         "(.../openai/deployments/<name>). Not used by other endpoints.",
     )
 
+    SHOW_USAGE_SUMMARY: bool = Field(
+        default=True,
+        description="Show a short line under each answer: tokens in and out, "
+        "tokens per second and, where a price is known, the cost.",
+    )
+    MODEL_PRICES: str = Field(
+        default=DEFAULT_PRICES,
+        description="Prices for the usage summary: model=input/output in US dollars "
+        "per million tokens, comma-separated; globs allowed (gpt-5*=1.25/10).",
+    )
+
     @field_validator("OPENAI_API_BASE_URL")
     @classmethod
     def _http_url(cls, value: str) -> str:
@@ -128,6 +141,12 @@ class Valves(BaseModel):
                 "AZURE_API_VERSION must look like 2024-10-21, 2025-04-01-preview "
                 "or preview"
             )
+        return value
+
+    @field_validator("MODEL_PRICES")
+    @classmethod
+    def _prices(cls, value: str) -> str:
+        parse_prices(value)
         return value
 
 

@@ -1,0 +1,86 @@
+"""What the user sees while waiting: status lines and the usage summary."""
+
+import pytest
+
+from openai_manifold_pipe.usage import DEFAULT_PRICES, parse_prices, price_of, summary
+from tests.conftest import ALICE
+from tests.owhost import api_body, errors_of, text_of
+from tests.upstream import answer_text
+
+
+def test_prices_parse_and_match_snapshots_and_globs():
+    prices = parse_prices("gpt-4o=2.50/10, o*=1/4")
+    assert price_of("gpt-4o", prices) == (2.5, 10.0)
+    assert price_of("gpt-4o-2024-08-06", prices) == (2.5, 10.0)
+    assert price_of("o3", prices) == (1.0, 4.0) and price_of("llama3", prices) is None
+    assert price_of("gpt-5-mini", parse_prices(DEFAULT_PRICES)) == (0.25, 2.0)
+
+
+@pytest.mark.parametrize("bad", ["gpt-4o", "gpt-4o=2.5", "gpt-4o=a/b", "=1/2"])
+def test_malformed_prices_are_refused(bad):
+    with pytest.raises(ValueError, match="MODEL_PRICES"):
+        parse_prices(bad)
+
+
+def test_summary_line():
+    usage = {"prompt_tokens": 1200, "completion_tokens": 300,
+             "completion_tokens_details": {"reasoning_tokens": 100}}
+    assert summary(usage, 2.0, (2.0, 8.0)) == "1,200 in · 300 out (100 reasoning) · 150 tok/s · $0.0048"
+    assert summary(None, 1.25, None) == "Done in 1.2 s"
+
+
+def recorder():
+    events = []
+
+    async def emit(event):
+        events.append(event)
+
+    return events, emit
+
+
+async def test_stream_shows_waiting_then_summary_with_cost(host):
+    events, emit = recorder()
+    chunks = await host.stream(api_body("gpt-4o", "hello", stream=True),
+                               user_valves={"OPENAI_API_KEY": ALICE}, emitter=emit)
+    assert text_of(chunks) == answer_text("hello")
+    descriptions = [e["data"]["description"] for e in events]
+    assert descriptions[0] == "Waiting for gpt-4o..."
+    last = events[-1]["data"]
+    assert last["done"] and " in · " in last["description"] and "$" in last["description"]
+
+
+async def test_summary_can_be_turned_off(host):
+    host.saved_valves["SHOW_USAGE_SUMMARY"] = False
+    events, emit = recorder()
+    await host.call(api_body("gpt-4o", "hello", stream=False),
+                    user_valves={"OPENAI_API_KEY": ALICE}, emitter=emit)
+    assert all(" out" not in e["data"]["description"] for e in events)
+    assert events[-1]["data"]["done"]
+
+
+async def test_reasoning_model_thinks_aloud_while_silent(host, upstream):
+    upstream.add_fault("delay_headers", seconds=2.3)
+    events, emit = recorder()
+    chunks = await host.stream(api_body("o3", "think", stream=True),
+                               user_valves={"OPENAI_API_KEY": ALICE}, emitter=emit)
+    assert text_of(chunks) == answer_text("think")
+    thinking = [e["data"]["description"] for e in events if "Thinking" in e["data"]["description"]]
+    assert thinking[:2] == ["Thinking... 1 s", "Thinking... 2 s"]
+    assert "reasoning" in events[-1]["data"]["description"]
+
+
+async def test_failure_closes_the_status_line(host):
+    events, emit = recorder()
+    chunks = await host.stream(api_body("gpt-4o", "hi", stream=True),
+                               user_valves={"OPENAI_API_KEY": "sk-wrong-wrong-wrong-1234"}, emitter=emit)
+    assert errors_of(chunks)
+    assert events[-1]["data"] == {"description": "", "done": True}
+
+
+async def test_a_broken_emitter_never_fails_the_chat(host):
+    async def broken(event):
+        raise RuntimeError("socket gone")
+
+    chunks = await host.stream(api_body("gpt-4o", "hi", stream=True),
+                               user_valves={"OPENAI_API_KEY": ALICE}, emitter=broken)
+    assert text_of(chunks) == answer_text("hi") and not errors_of(chunks)

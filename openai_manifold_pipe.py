@@ -131,11 +131,15 @@ class Endpoint:
 # aiohttp exceptions; users need to know what happened and what to change. The
 # texts here name the valve or setting to fix where there is one.
 
-USER_VALVES_PATH = "Settings > Account > Functions > OpenAI Manifold Pipe"
+# Where a user sets their own key in Open WebUI 0.12.
+USER_VALVES_PATH = (
+    "your Valves (the knob button beside the message box, or Chat Controls > "
+    "Valves > Functions > OpenAI Manifold Pipe)"
+)
 ADMIN_VALVES_PATH = "Admin Panel > Functions > OpenAI Manifold Pipe > Valves"
 NO_USER_KEY = (
-    "OPENAI_API_KEY not provided by the user. Add your API key in "
-    f"{USER_VALVES_PATH} (the OPENAI_API_KEY field), then send your message again."
+    "OPENAI_API_KEY not provided by the user. Set your own API key as "
+    f"OPENAI_API_KEY in {USER_VALVES_PATH}, then send your message again."
 )
 
 # HTTP statuses worth another attempt before the user has seen anything.

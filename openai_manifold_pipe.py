@@ -21,8 +21,8 @@ required_open_webui_version: 0.12.4
 #
 #   endpoint.py   where requests go and how they authenticate, by provider.
 #   errors.py     every failure becomes a sentence the user can act on.
-#   catalog.py    which of the endpoint's models the model picker offers, and caching.
 #   redact.py     the one place keys are removed from what users and logs see.
+#   catalog.py    which of the endpoint's models the model picker offers, and caching.
 #   sse.py        an incremental reader for the upstream's text/event-stream.
 #   chat.py       relaying the upstream's answer to Open WebUI, streamed or whole.
 #   status.py     short lines under the chat telling the user what the pipe is doing.
@@ -430,6 +430,102 @@ def _finite(value: str | None) -> float | None:
     return number if math.isfinite(number) else None
 
 
+# ----- redact.py -------------------------------------------------------------
+# Secrets: the one place keys are removed from what users and logs see.
+#
+# Every message, model name, status line and log record the pipe produces passes
+# through here. Two nets: the exact keys in play (any 8-character piece of them,
+# which also catches OpenAI's masked echo `sk-abc12***...wxyz`), and anything shaped
+# like a key from a known provider, in case an upstream echoes one we never held.
+
+REDACTED = "[redacted]"
+
+# The smallest piece of a key that counts as leaking it.
+KEY_PIECE = 8
+
+_KEY_SHAPED = re.compile(
+    r"""
+    \b(?:sk|pk|rk)-[A-Za-z0-9_\-]*[A-Za-z0-9_\-*]{6,}   # OpenAI and most compatibles, masked too
+    | \bgsk_[A-Za-z0-9]{8,}                             # Groq
+    | \bxai-[A-Za-z0-9]{8,}                             # xAI
+    | \bAIza[0-9A-Za-z_\-]{20,}                         # Google
+    | \bnvapi-[A-Za-z0-9_\-]{8,}                        # NVIDIA
+    | \bBearer\s+[^\s"',]+                              # an Authorization header value
+    | [^\s"'`:=]{2,}\*{4,}[^\s"'`,.]*                   # any masked secret: abcd****wxyz
+    """,
+    re.VERBOSE,
+)
+
+
+class Redactor:
+    """Removes the given keys, in whole or in part, and key-shaped text.
+
+    Built once per request with that request's keys (the user's and the global
+    one), so a key echoed back by the upstream is caught even when its shape is
+    unknown.
+    """
+
+    def __init__(self, keys: Iterable[str | None] = ()) -> None:
+        self._pieces: set[str] = set()
+        self._short: list[str] = []
+        for key in keys:
+            key = (key or "").strip()
+            if len(key) >= KEY_PIECE:
+                self._pieces.update(
+                    key[i : i + KEY_PIECE] for i in range(len(key) - KEY_PIECE + 1)
+                )
+            elif len(key) >= 4:
+                self._short.append(key)
+
+    def __call__(self, text: object) -> str:
+        text = _KEY_SHAPED.sub(REDACTED, str(text))
+        if self._pieces:
+            text = self._without_pieces(text)
+        for key in self._short:
+            text = text.replace(key, REDACTED)
+        return text
+
+    def _without_pieces(self, text: str) -> str:
+        """Blank every run of characters covered by an 8-character piece of a key."""
+        covered = bytearray(len(text))
+        for start in range(len(text) - KEY_PIECE + 1):
+            if text[start : start + KEY_PIECE] in self._pieces:
+                covered[start : start + KEY_PIECE] = b"\x01" * KEY_PIECE
+        if not any(covered):
+            return text
+        out: list[str] = []
+        previous = 0
+        for index, char in enumerate(text):
+            if covered[index]:
+                if not previous:
+                    out.append(REDACTED)
+            else:
+                out.append(char)
+            previous = covered[index]
+        return "".join(out)
+
+
+redact_key_shaped = Redactor()
+
+
+class RedactingFilter(logging.Filter):
+    """Last line of defence for log records: no key-shaped text reaches a handler."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.msg = redact_key_shaped(record.getMessage())
+        record.args = None
+        if record.exc_info and record.exc_info[1] is not None:
+            record.exc_text = redact_key_shaped(
+                logging.Formatter().formatException(record.exc_info)
+            )
+            record.exc_info = None
+        return True
+
+
+log = logging.getLogger("openai_manifold_pipe")
+if not any(isinstance(f, RedactingFilter) for f in log.filters):
+    log.addFilter(RedactingFilter())
+
 # ----- catalog.py ------------------------------------------------------------
 # Catalog: which of the endpoint's models the model picker offers, and caching.
 #
@@ -589,6 +685,7 @@ class ModelCache:
         try:
             listing = Listing(models=await fetch())
         except PipeError as error:
+            log.warning("model listing failed: %s", error.message)
             listing = Listing(models=previous.models, problem=error.message)
         listing.checked_at = time.monotonic()
         self._listings[slot] = listing
@@ -604,102 +701,6 @@ NO_LISTING_KEY = (
     f"Set OPENAI_API_KEY in {ADMIN_VALVES_PATH} so the pipe can list models "
     "(or list model ids in MODEL_ALLOWLIST)."
 )
-
-# ----- redact.py -------------------------------------------------------------
-# Secrets: the one place keys are removed from what users and logs see.
-#
-# Every message, model name, status line and log record the pipe produces passes
-# through here. Two nets: the exact keys in play (any 8-character piece of them,
-# which also catches OpenAI's masked echo `sk-abc12***...wxyz`), and anything shaped
-# like a key from a known provider, in case an upstream echoes one we never held.
-
-REDACTED = "[redacted]"
-
-# The smallest piece of a key that counts as leaking it.
-KEY_PIECE = 8
-
-_KEY_SHAPED = re.compile(
-    r"""
-    \b(?:sk|pk|rk)-[A-Za-z0-9_\-]*[A-Za-z0-9_\-*]{6,}   # OpenAI and most compatibles, masked too
-    | \bgsk_[A-Za-z0-9]{8,}                             # Groq
-    | \bxai-[A-Za-z0-9]{8,}                             # xAI
-    | \bAIza[0-9A-Za-z_\-]{20,}                         # Google
-    | \bnvapi-[A-Za-z0-9_\-]{8,}                        # NVIDIA
-    | \bBearer\s+[^\s"',]+                              # an Authorization header value
-    | [^\s"'`:=]{2,}\*{4,}[^\s"'`,.]*                   # any masked secret: abcd****wxyz
-    """,
-    re.VERBOSE,
-)
-
-
-class Redactor:
-    """Removes the given keys, in whole or in part, and key-shaped text.
-
-    Built once per request with that request's keys (the user's and the global
-    one), so a key echoed back by the upstream is caught even when its shape is
-    unknown.
-    """
-
-    def __init__(self, keys: Iterable[str | None] = ()) -> None:
-        self._pieces: set[str] = set()
-        self._short: list[str] = []
-        for key in keys:
-            key = (key or "").strip()
-            if len(key) >= KEY_PIECE:
-                self._pieces.update(
-                    key[i : i + KEY_PIECE] for i in range(len(key) - KEY_PIECE + 1)
-                )
-            elif len(key) >= 4:
-                self._short.append(key)
-
-    def __call__(self, text: object) -> str:
-        text = _KEY_SHAPED.sub(REDACTED, str(text))
-        if self._pieces:
-            text = self._without_pieces(text)
-        for key in self._short:
-            text = text.replace(key, REDACTED)
-        return text
-
-    def _without_pieces(self, text: str) -> str:
-        """Blank every run of characters covered by an 8-character piece of a key."""
-        covered = bytearray(len(text))
-        for start in range(len(text) - KEY_PIECE + 1):
-            if text[start : start + KEY_PIECE] in self._pieces:
-                covered[start : start + KEY_PIECE] = b"\x01" * KEY_PIECE
-        if not any(covered):
-            return text
-        out: list[str] = []
-        previous = 0
-        for index, char in enumerate(text):
-            if covered[index]:
-                if not previous:
-                    out.append(REDACTED)
-            else:
-                out.append(char)
-            previous = covered[index]
-        return "".join(out)
-
-
-redact_key_shaped = Redactor()
-
-
-class RedactingFilter(logging.Filter):
-    """Last line of defence for log records: no key-shaped text reaches a handler."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        record.msg = redact_key_shaped(record.getMessage())
-        record.args = None
-        if record.exc_info and record.exc_info[1] is not None:
-            record.exc_text = redact_key_shaped(
-                logging.Formatter().formatException(record.exc_info)
-            )
-            record.exc_info = None
-        return True
-
-
-log = logging.getLogger("openai_manifold_pipe")
-if not any(isinstance(f, RedactingFilter) for f in log.filters):
-    log.addFilter(RedactingFilter())
 
 # ----- sse.py ----------------------------------------------------------------
 # SSE: an incremental reader for the upstream's text/event-stream.
@@ -856,7 +857,9 @@ async def relay_stream(
             response.close()
     if message is not None:
         progress.failed = True
-        yield error_chunk(redact(message))
+        message = redact(message)
+        log.warning("answer from %s broke off: %s", host_of(url), message)
+        yield error_chunk(message)
 
 
 async def _relay_events(
@@ -1865,30 +1868,27 @@ class Pipe:
         self._transport = Transport()
         self._models = ModelCache()
         self._refused: dict[tuple[str, str], set[str]] = {}
+        self._offered: tuple[Listing, tuple, list[dict]] | None = None
 
     async def pipes(self) -> list[dict]:
         """The models for Open WebUI's picker, named NAME_PREFIX + model."""
         valves = self.valves
-        prefix = valves.NAME_PREFIX
-        allowlist = split_list(valves.MODEL_ALLOWLIST)
         endpoint = _endpoint(valves)
         listing = await self._listing(valves, endpoint)
-        models = select_models(
-            listing.models or [],
-            allowlist=allowlist,
-            blocklist=split_list(valves.MODEL_BLOCKLIST),
-            chat_only=valves.CHAT_MODELS_ONLY,
-            openai_api=endpoint.openai_rules,
+        settings = (
+            valves.NAME_PREFIX,
+            valves.MODEL_ALLOWLIST,
+            valves.MODEL_BLOCKLIST,
+            valves.CHAT_MODELS_ONLY,
+            endpoint.openai_rules,
         )
-        if listing.problem:
-            log.warning("model listing: %s", listing.problem)
-            if not models:
-                return [setup_entry(prefix, listing.problem)]
-        redact = Redactor([valves.OPENAI_API_KEY])
-        return [
-            {"id": model["id"], "name": redact(prefix + model.get("name", model["id"]))}
-            for model in models
-        ]
+        # Open WebUI lists models on every page load: reuse the last answer while
+        # neither the endpoint's list nor the settings changed.
+        offered = self._offered
+        if offered is None or offered[0] is not listing or offered[1] != settings:
+            offered = (listing, settings, _offer(listing, valves, endpoint))
+            self._offered = offered
+        return list(offered[2])
 
     async def pipe(
         self,
@@ -2100,6 +2100,25 @@ class _Chat:
         message = self.redact(message)
         log.warning("chat with %s failed: %s", self.payload.get("model"), message)
         return message
+
+
+def _offer(listing: Listing, valves: Valves, endpoint: Endpoint) -> list[dict]:
+    """The picker's entries for a listing: filtered, prefixed, free of any key."""
+    prefix = valves.NAME_PREFIX
+    models = select_models(
+        listing.models or [],
+        allowlist=split_list(valves.MODEL_ALLOWLIST),
+        blocklist=split_list(valves.MODEL_BLOCKLIST),
+        chat_only=valves.CHAT_MODELS_ONLY,
+        openai_api=endpoint.openai_rules,
+    )
+    if listing.problem and not models:
+        return [setup_entry(prefix, listing.problem)]
+    redact = Redactor([valves.OPENAI_API_KEY])
+    return [
+        {"id": model["id"], "name": redact(prefix + model.get("name", model["id"]))}
+        for model in models
+    ]
 
 
 def _endpoint(valves: Valves) -> Endpoint:

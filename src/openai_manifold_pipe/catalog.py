@@ -16,6 +16,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from .errors import ADMIN_VALVES_PATH, PipeError
+from .redact import log
 
 # Kinds of model that cannot hold a chat on /chat/completions, on any endpoint.
 _NOT_CHAT = re.compile(
@@ -167,6 +168,7 @@ class ModelCache:
         try:
             listing = Listing(models=await fetch())
         except PipeError as error:
+            log.warning("model listing failed: %s", error.message)
             listing = Listing(models=previous.models, problem=error.message)
         listing.checked_at = time.monotonic()
         self._listings[slot] = listing

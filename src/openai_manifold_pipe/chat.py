@@ -101,7 +101,9 @@ async def relay_stream(
             response.close()
     if message is not None:
         progress.failed = True
-        yield error_chunk(redact(message))
+        message = redact(message)
+        log.warning("answer from %s broke off: %s", host_of(url), message)
+        yield error_chunk(message)
 
 
 async def _relay_events(

@@ -21,7 +21,6 @@ from .catalog import (
     setup_entry,
     split_list,
 )
-from .endpoint import Endpoint
 from .chat import (
     Progress,
     error_chunk,
@@ -29,6 +28,7 @@ from .chat import (
     read_completion,
     relay_stream,
 )
+from .endpoint import Endpoint
 from .errors import (
     ADMIN_VALVES_PATH,
     NO_USER_KEY,
@@ -36,7 +36,6 @@ from .errors import (
     PipeError,
     UpstreamError,
     host_of,
-    short_reason,
 )
 from .payload import (
     build_payload,
@@ -66,30 +65,27 @@ class Pipe:
         self._transport = Transport()
         self._models = ModelCache()
         self._refused: dict[tuple[str, str], set[str]] = {}
+        self._offered: tuple[Listing, tuple, list[dict]] | None = None
 
     async def pipes(self) -> list[dict]:
         """The models for Open WebUI's picker, named NAME_PREFIX + model."""
         valves = self.valves
-        prefix = valves.NAME_PREFIX
-        allowlist = split_list(valves.MODEL_ALLOWLIST)
         endpoint = _endpoint(valves)
         listing = await self._listing(valves, endpoint)
-        models = select_models(
-            listing.models or [],
-            allowlist=allowlist,
-            blocklist=split_list(valves.MODEL_BLOCKLIST),
-            chat_only=valves.CHAT_MODELS_ONLY,
-            openai_api=endpoint.openai_rules,
+        settings = (
+            valves.NAME_PREFIX,
+            valves.MODEL_ALLOWLIST,
+            valves.MODEL_BLOCKLIST,
+            valves.CHAT_MODELS_ONLY,
+            endpoint.openai_rules,
         )
-        if listing.problem:
-            log.warning("model listing: %s", listing.problem)
-            if not models:
-                return [setup_entry(prefix, listing.problem)]
-        redact = Redactor([valves.OPENAI_API_KEY])
-        return [
-            {"id": model["id"], "name": redact(prefix + model.get("name", model["id"]))}
-            for model in models
-        ]
+        # Open WebUI lists models on every page load: reuse the last answer while
+        # neither the endpoint's list nor the settings changed.
+        offered = self._offered
+        if offered is None or offered[0] is not listing or offered[1] != settings:
+            offered = (listing, settings, _offer(listing, valves, endpoint))
+            self._offered = offered
+        return list(offered[2])
 
     async def pipe(
         self,
@@ -301,6 +297,25 @@ class _Chat:
         message = self.redact(message)
         log.warning("chat with %s failed: %s", self.payload.get("model"), message)
         return message
+
+
+def _offer(listing: Listing, valves: Valves, endpoint: Endpoint) -> list[dict]:
+    """The picker's entries for a listing: filtered, prefixed, free of any key."""
+    prefix = valves.NAME_PREFIX
+    models = select_models(
+        listing.models or [],
+        allowlist=split_list(valves.MODEL_ALLOWLIST),
+        blocklist=split_list(valves.MODEL_BLOCKLIST),
+        chat_only=valves.CHAT_MODELS_ONLY,
+        openai_api=endpoint.openai_rules,
+    )
+    if listing.problem and not models:
+        return [setup_entry(prefix, listing.problem)]
+    redact = Redactor([valves.OPENAI_API_KEY])
+    return [
+        {"id": model["id"], "name": redact(prefix + model.get("name", model["id"]))}
+        for model in models
+    ]
 
 
 def _endpoint(valves: Valves) -> Endpoint:

@@ -46,6 +46,7 @@ import re
 import ssl
 import time
 import weakref
+from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import timezone
@@ -61,14 +62,15 @@ from pydantic import BaseModel, Field, field_validator
 #
 # Almost every provider speaks OpenAI's paths with a Bearer key. Azure OpenAI is
 # the exception worth knowing: an `api-key` header, and in its deployment form a
-# URL per deployment with an `api-version` query. OpenAI's own API and Azure also
-# share the strict parameter rules and the GPT-only model filter.
+# URL per deployment with an `api-version` query. OpenAI's own API and Azure
+# OpenAI also share the strict parameter rules and the GPT-only model filter.
 
-_AZURE_HOSTS = (
-    ".openai.azure.com",
-    ".cognitiveservices.azure.com",
-    ".services.ai.azure.com",
-)
+# Azure OpenAI resources serve only OpenAI's models; AI Foundry serves many vendors'.
+_AZURE_OPENAI_HOSTS = (".openai.azure.com", ".cognitiveservices.azure.com")
+_AZURE_HOSTS = (*_AZURE_OPENAI_HOSTS, ".services.ai.azure.com")
+_ANTHROPIC_HOST = "api.anthropic.com"
+# Anthropic's own API version header, which its /models listing requires.
+ANTHROPIC_VERSION = "2023-06-01"
 _DEPLOYMENT = re.compile(r"/openai/deployments/([^/]+)$")
 
 
@@ -79,6 +81,7 @@ class Endpoint:
     base: str
     openai_rules: bool
     azure: bool
+    anthropic: bool
     deployment: str | None
     api_version: str
 
@@ -90,8 +93,9 @@ class Endpoint:
         match = _DEPLOYMENT.search(urlsplit(base).path) if azure else None
         return cls(
             base=base,
-            openai_rules=azure or host == "api.openai.com",
+            openai_rules=host == "api.openai.com" or host.endswith(_AZURE_OPENAI_HOSTS),
             azure=azure,
+            anthropic=host == _ANTHROPIC_HOST,
             deployment=match.group(1) if match else None,
             api_version=api_version.strip(),
         )
@@ -110,13 +114,20 @@ class Endpoint:
     def headers(
         self, key: str, *, organization: str = "", project: str = ""
     ) -> dict[str, str]:
-        """Headers for one request; no key means no auth header at all, never `Bearer `."""
+        """Headers for one request; no key means no auth header at all, never `Bearer `.
+
+        Anthropic's OpenAI layer takes a Bearer key for chats but lists models
+        only with its own `x-api-key`, so both go out.
+        """
         headers = {"Content-Type": "application/json"}
         if key:
             if self.azure:
                 headers["api-key"] = key
             else:
                 headers["Authorization"] = f"Bearer {key}"
+            if self.anthropic:
+                headers["x-api-key"] = key
+                headers["anthropic-version"] = ANTHROPIC_VERSION
         if organization:
             headers["OpenAI-Organization"] = organization
         if project:
@@ -146,6 +157,7 @@ NO_USER_KEY = (
 RETRYABLE_STATUSES = frozenset({408, 409, 429, 500, 502, 503, 504})
 
 _MAX_UPSTREAM_TEXT = 300
+_BAD_KEY = re.compile(r"api[ _-]?key\b.{0,40}\b(?:invalid|not valid|incorrect)", re.I)
 
 
 class PipeError(Exception):
@@ -195,24 +207,37 @@ class ErrorDetail:
         try:
             data = json.loads(text)
         except ValueError:
-            return cls(message=_shorten(text))
+            return cls(message=text)
         if isinstance(data, list) and data:
             data = data[0]
         if not isinstance(data, dict):
-            return cls(message=_shorten(str(data)))
+            return cls(message=str(data))
         error = data.get("error", data)
         if isinstance(error, str):
-            return cls(message=_shorten(error))
+            return cls(message=error)
         if not isinstance(error, dict):
             return cls()
         message = error.get("message") or error.get("detail") or data.get("detail")
         code = error.get("code") or error.get("status")
         return cls(
-            message=_shorten(_as_text(message)),
+            message=_as_text(message),
             code=str(code) if code not in (None, "") else None,
             type=error.get("type") if isinstance(error.get("type"), str) else None,
             param=error.get("param") if isinstance(error.get("param"), str) else None,
         )
+
+    @property
+    def summary(self) -> str:
+        """The message, cut to a length that fits a chat error; the full text stays
+        in `message` for the parameter names it may list."""
+        return _shorten(self.message)
+
+    @property
+    def is_bad_key(self) -> bool:
+        """A rejected key, whatever the status: Gemini answers 400 API_KEY_INVALID."""
+        if self.code in ("invalid_api_key", "API_KEY_INVALID"):
+            return True
+        return bool(_BAD_KEY.search(self.message))
 
     @property
     def is_insufficient_quota(self) -> bool:
@@ -280,9 +305,11 @@ def describe_status(
 ) -> str:
     """The user-facing sentence for an HTTP error from the upstream."""
     host = host_of(url)
-    said = f' The endpoint said: "{detail.message}"' if detail.message else ""
-    if status == 401:
-        return f"The API key was rejected by {host} (401). {key_advice(key_source)}"
+    said = f' The endpoint said: "{detail.summary}"' if detail.message else ""
+    if status == 401 or (status in (400, 403) and detail.is_bad_key):
+        return (
+            f"The API key was rejected by {host} ({status}). {key_advice(key_source)}"
+        )
     if status == 403:
         return (
             f"Access denied by {host} (403).{said} Your key may not have access to "
@@ -538,7 +565,7 @@ if not any(isinstance(f, RedactingFilter) for f in log.filters):
 # Kinds of model that cannot hold a chat on /chat/completions, on any endpoint.
 _NOT_CHAT = re.compile(
     r"embed|rerank|tts|whisper|transcri|speech|realtime|moderation|dall-e|image"
-    r"|sora|video|\bveo-|\bocr\b|-ocr",
+    r"|sora|video|\bveo-|\bocr\b|-ocr|-live(?:-|$)|\bbge\b|bge-|minilm",
     re.IGNORECASE,
 )
 # OpenAI's own ids: the families the GPT filter keeps...
@@ -882,7 +909,7 @@ async def _relay_events(
                 done = True
                 continue
             for chunk, text in _parse_event(event, url):
-                if "error" in chunk and not chunk.get("choices"):
+                if chunk.get("error"):  # OpenRouter sends it with `choices` too
                     raise PipeError(
                         f"{host_of(url)} reported an error during the answer: "
                         + _error_text(chunk["error"])
@@ -1750,18 +1777,29 @@ OPEN_WEBUI_KEYS = frozenset(
     }
 )
 
-# How upstreams name the parameter they refuse: OpenAI, vLLM/pydantic and others.
-_REFUSAL = re.compile(
-    r"(?:Unsupported parameter|Unsupported value|Unrecognized request arguments?"
-    r" supplied|Unknown parameters?|Extra inputs are not permitted)[:\s]*"
-    r"((?:'?[A-Za-z_][\w.\[\]]*'?(?:,\s*|\s+and\s+)?)+)",
-    re.IGNORECASE,
+# How upstreams name the parameters they refuse, each capturing the name(s).
+_REFUSALS = (
+    # OpenAI, Azure, DeepSeek, most proxies: one name or a list.
+    re.compile(
+        r"(?:Unsupported parameter|Unsupported value|Unrecognized request arguments?"
+        r" supplied|Unknown parameters?)[:\s]*"
+        r"((?:'?[A-Za-z_][\w.\[\]]*'?(?:,\s*|\s+and\s+)?)+)",
+        re.IGNORECASE,
+    ),
+    re.compile(r"property '(\w+)' is unsupported", re.IGNORECASE),  # Groq
+    re.compile(r'Unknown name "(\w+)"', re.IGNORECASE),  # Gemini
+    # FastAPI/pydantic servers (Mistral, vLLM) name it in the error's location.
+    re.compile(
+        r"extra_forbidden.{0,80}?[\"']loc[\"']\s*:\s*[\[(]\s*[\"']body[\"']\s*,\s*[\"'](\w+)",
+        re.IGNORECASE | re.DOTALL,
+    ),
+    re.compile(
+        r"[\"']loc[\"']\s*:\s*[\[(]\s*[\"']body[\"']\s*,\s*[\"'](\w+)[\"']\s*[\])]"
+        r".{0,80}?Extra inputs are not permitted",
+        re.IGNORECASE | re.DOTALL,
+    ),
 )
 _NAME = re.compile(r"[A-Za-z_][\w.\[\]]*")
-# FastAPI/pydantic servers (Mistral, vLLM) name it in the error's location.
-_BODY_LOCATION = re.compile(
-    r"""["']loc["']\s*:\s*[\[(]\s*["']body["']\s*,\s*["'](\w+)["']"""
-)
 
 
 def strip_function_prefix(model: str) -> str:
@@ -1807,10 +1845,9 @@ def build_payload(
 def refused_parameters(detail: ErrorDetail, payload: dict) -> list[str]:
     """The parameters a 400 says the model does not support, if they are ours to drop."""
     named = [detail.param] if detail.param else []
-    for listing in _REFUSAL.findall(detail.message):
-        named += _NAME.findall(listing)
-    if "extra" in detail.message.lower():
-        named += _BODY_LOCATION.findall(detail.message)
+    for pattern in _REFUSALS:
+        for found in pattern.findall(detail.message):
+            named += _NAME.findall(found)
     refused: list[str] = []
     for name in dict.fromkeys(named):
         droppable = name in payload and name not in ("model", "messages")
@@ -1950,7 +1987,7 @@ class Pipe:
                 )
                 return parse_model_list(data)
             except UpstreamError as error:
-                raise PipeError(_listing_problem(error.status, endpoint.base)) from None
+                raise PipeError(_listing_problem(error, endpoint.base)) from None
             except ValueError:
                 raise PipeError(
                     f"{host_of(endpoint.base)} sent no model list: check "
@@ -2103,22 +2140,32 @@ class _Chat:
 
 
 def _offer(listing: Listing, valves: Valves, endpoint: Endpoint) -> list[dict]:
-    """The picker's entries for a listing: filtered, prefixed, free of any key."""
+    """The picker's entries for a listing: filtered, prefixed, free of any key.
+
+    A deployment URL's one model is offered whatever its name: the admin chose it.
+    Upstream display names are used unless two models share one (aliases).
+    """
     prefix = valves.NAME_PREFIX
     models = select_models(
         listing.models or [],
         allowlist=split_list(valves.MODEL_ALLOWLIST),
         blocklist=split_list(valves.MODEL_BLOCKLIST),
-        chat_only=valves.CHAT_MODELS_ONLY,
+        chat_only=valves.CHAT_MODELS_ONLY and not endpoint.deployment,
         openai_api=endpoint.openai_rules,
     )
     if listing.problem and not models:
         return [setup_entry(prefix, listing.problem)]
+    names = Counter(model.get("name") for model in models)
     redact = Redactor([valves.OPENAI_API_KEY])
     return [
-        {"id": model["id"], "name": redact(prefix + model.get("name", model["id"]))}
+        {"id": model["id"], "name": redact(prefix + _display_name(model, names))}
         for model in models
     ]
+
+
+def _display_name(model: dict, names: Counter) -> str:
+    name = model.get("name")
+    return name if name and names[name] == 1 else model["id"]
 
 
 def _endpoint(valves: Valves) -> Endpoint:
@@ -2164,9 +2211,9 @@ def _user_valve(user: dict | None, name: str) -> str:
     return value.strip() if isinstance(value, str) else ""
 
 
-def _listing_problem(status: int | None, base: str) -> str:
-    host = host_of(base)
-    if status in (401, 403):
+def _listing_problem(error: UpstreamError, base: str) -> str:
+    host, status = host_of(base), error.status
+    if status in (401, 403) or error.detail.is_bad_key:
         return f"Global OPENAI_API_KEY rejected by {host} ({status}): set a valid key in the Valves"
     if status in (404, 405):
         return f"{host} cannot list models ({status}): add model ids to MODEL_ALLOWLIST"

@@ -155,6 +155,29 @@ async def test_models_listing_and_no_auth_server(http) -> None:
             assert response.status == 404
 
 
+async def test_prefix_moves_the_api_and_faults_and_records_follow(http) -> None:
+    with FakeOpenAI(prefix="/openai/v1", models=["gpt-4o"]) as server:
+        assert server.base_url.endswith("/openai/v1")
+        assert server.chat_path == "/openai/v1/chat/completions"
+        headers = {"Authorization": f"Bearer {DEFAULT_KEY}"}
+        async with http.get(f"{server.base_url}/models", headers=headers) as response:
+            assert response.status == 200
+        async with http.get(f"{server.origin}/v1/models", headers=headers) as response:
+            assert response.status == 404  # OpenAI's "Invalid URL" off the prefix
+        server.add_fault("status", code=503)  # default path: this server's chat path
+        url = f"{server.base_url}/chat/completions?api-version=2024-10-21"
+        async with http.post(url, json=chat_body(), headers=headers) as response:
+            assert response.status == 503
+        status, _ = await post_chat(http, server, chat_body())
+        assert status == 200
+        chats = server.chat_requests()
+        assert [r.status for r in chats] == [503, 200]
+        assert chats[0].query == {"api-version": "2024-10-21"} and chats[1].query == {}
+        assert [r.path for r in server.model_requests()] == ["/openai/v1/models"]
+    with pytest.raises(ValueError):
+        FakeOpenAI(prefix="v1/")
+
+
 async def test_strict_rejects_unknown_arguments_permissive_accepts(
     server: FakeOpenAI, http
 ) -> None:

@@ -42,6 +42,13 @@ or the same options in a marker):
 Early faults (status, delay_headers, not_sse, refuse, echo_key_401) come before the key
 check; the others only hit valid requests, and the SSE-only ones only streaming ones.
 
+Other providers (`tests/providers.py`) subclass `FakeOpenAI`: `prefix` moves the API
+off `/v1` (Azure's `/openai/deployments/<name>`, Gemini's `/v1beta/openai`), and the
+hooks `_request_key`, `_check_auth`, `_validate`, `_plan`, `_stream_chunks`,
+`_stream_preamble`, `_completion`, `_models_list` and `_error_response` let a subclass
+read keys from other headers, refuse arguments its own way, and shape answers and errors
+like that provider. With none of them overridden the server is api.openai.com as before.
+
 Standalone: `python -m tests.upstream --port 8099 [--no-auth] [--permissive]`.
 """
 
@@ -216,6 +223,9 @@ ERROR_CODE_STATUS = {
 EFFORT_TOKENS = {"none": 0, "minimal": 8, "low": 16, "medium": 32, "high": 64}
 
 
+# add_fault's default path: the chat completions path of the server it is added to.
+CHAT_PATH: Any = object()
+
 # --------------------------------------------------------------------------------------
 # Records and errors
 # --------------------------------------------------------------------------------------
@@ -237,6 +247,7 @@ class Recorded:
     completed: bool = False  # the handler finished its answer
     status: int | None = None  # status sent (None: no response, e.g. refuse)
     faults: list[str] = field(default_factory=list)  # fault kinds applied, in order
+    query: dict[str, str] = field(default_factory=dict)  # the URL's query parameters
 
     @property
     def model(self) -> str | None:
@@ -1010,11 +1021,16 @@ class FakeOpenAI:
         list_models: bool = True,
         port: int = 0,
         reasoning_field: str | None = None,
+        prefix: str = "/v1",
     ) -> None:
         """keys=None checks no auth (local servers); strict=False accepts any argument
         (vLLM, llama.cpp); list_models=False answers 404 on GET /v1/models;
         reasoning_field ("reasoning" or "reasoning_content") makes every model stream
-        reasoning text in that field."""
+        reasoning text in that field; prefix is the path the API lives under ("/v1",
+        "" for a host root, "/openai/deployments/<name>" for an Azure deployment)."""
+        if prefix and (not prefix.startswith("/") or prefix.endswith("/")):
+            raise ValueError(f"prefix must be empty or /like/this, not {prefix!r}")
+        self.prefix = prefix
         if isinstance(keys, str):
             keys = (keys,)  # a single key, not its characters
         self.keys: frozenset[str] | None = None if keys is None else frozenset(keys)
@@ -1045,9 +1061,24 @@ class FakeOpenAI:
         return self._port
 
     @property
+    def origin(self) -> str:
+        """scheme://host:port of the server, e.g. for HTTP_PROXY."""
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
     def base_url(self) -> str:
         """What the pipe's OPENAI_API_BASE_URL valve should hold."""
-        return f"http://127.0.0.1:{self.port}/v1"
+        return f"{self.origin}{self.prefix}"
+
+    @property
+    def models_path(self) -> str:
+        """The path of GET .../models (/v1/models by default)."""
+        return f"{self.prefix}/models"
+
+    @property
+    def chat_path(self) -> str:
+        """The path of POST .../chat/completions (/v1/chat/completions by default)."""
+        return f"{self.prefix}/chat/completions"
 
     def start(self) -> "FakeOpenAI":
         """Bind and serve; returns once the server accepts connections."""
@@ -1157,13 +1188,16 @@ class FakeOpenAI:
         times: int = 1,
         key: str | None = None,
         model: str | None = None,
-        path: str | None = "/v1/chat/completions",
+        path: str | None = CHAT_PATH,
         **opts: Any,
     ) -> None:
-        """Queue a fault for the next `times` matching requests (path=None: any path;
-        stream=True/False in opts: only streaming / non-streaming requests)."""
+        """Queue a fault for the next `times` matching requests (path: this server's
+        chat completions path unless given; path=None: any path; stream=True/False in
+        opts: only streaming / non-streaming requests)."""
         if kind not in FAULT_KINDS:
             raise ValueError(f"unknown fault {kind!r}; known: {sorted(FAULT_KINDS)}")
+        if path is CHAT_PATH:
+            path = self.chat_path
         stream = opts.pop("stream", None)
         fault = Fault(kind, times, key, model, path, stream, dict(opts))
         with self._lock:
@@ -1175,13 +1209,19 @@ class FakeOpenAI:
             return [Fault(**vars(fault)) for fault in self._faults]
 
     def chat_requests(self) -> list[Recorded]:
-        """Recorded POSTs to /v1/chat/completions, in order."""
+        """Recorded POSTs to the chat completions path, in order."""
         with self._lock:
             items = list(self.requests)
-        return [r for r in items if r.path == "/v1/chat/completions"]
+        return [r for r in items if r.path == self.chat_path]
+
+    def model_requests(self) -> list[Recorded]:
+        """Recorded GETs of the models path, in order."""
+        with self._lock:
+            items = list(self.requests)
+        return [r for r in items if r.path == self.models_path]
 
     def last_chat(self) -> Recorded | None:
-        """The last recorded POST to /v1/chat/completions, or None."""
+        """The last recorded POST to the chat completions path, or None."""
         chats = self.chat_requests()
         return chats[-1] if chats else None
 
@@ -1246,23 +1286,28 @@ class FakeOpenAI:
         except ValueError:
             parsed = None
         authorization = request.headers.get("Authorization")
-        key = None
-        if authorization and authorization[:7].lower() == "bearer ":
-            key = authorization[7:].strip() or None
         record = Recorded(
             method=request.method,
             path=request.path,
             headers={name.lower(): value for name, value in request.headers.items()},
             body=parsed if isinstance(parsed, dict) else None,
-            key=key,
+            key=self._request_key(request),
             raw_authorization=authorization,
             received_at=time.time(),
             raw_body=raw,
             disconnected=lost,
+            query=dict(request.query),
         )
         with self._lock:
             self.requests.append(record)
         return record
+
+    def _request_key(self, request: web.Request) -> str | None:
+        """The key a request carries: OpenAI's `Authorization: Bearer <key>`."""
+        authorization = request.headers.get("Authorization")
+        if authorization and authorization[:7].lower() == "bearer ":
+            return authorization[7:].strip() or None
+        return None
 
     async def _answer(
         self, request: web.Request, record: Recorded
@@ -1280,21 +1325,26 @@ class FakeOpenAI:
             self._check_auth(record)
             return await self._route(request, record)
         except ApiError as error:
-            return self._json(error.payload, error.status)
+            return self._error_response(record, error)
+
+    def _error_response(self, record: Recorded, error: ApiError) -> web.StreamResponse:
+        """An ApiError as the answer; OpenAI's JSON unless a provider shapes it."""
+        return self._json(error.payload, error.status)
 
     async def _route(
         self, request: web.Request, record: Recorded
     ) -> web.StreamResponse:
         """Dispatch on method and path; anything else is OpenAI's "Invalid URL"."""
         path, method = record.path, record.method
-        if method == "GET" and path == "/v1/models":
+        models_path = self.models_path
+        if method == "GET" and path == models_path:
             if not self.list_models:
                 return web.Response(status=404, text="404: Not Found")
             return await self._send_json(request, record, self._models_list(), True)
-        if method == "GET" and path.startswith("/v1/models/"):
-            model = self._one_model(path[len("/v1/models/") :])
+        if method == "GET" and path.startswith(models_path + "/"):
+            model = self._one_model(path[len(models_path) + 1 :])
             return await self._send_json(request, record, model, True)
-        if method == "POST" and path == "/v1/chat/completions":
+        if method == "POST" and path == self.chat_path:
             return await self._chat(request, record)
         raise ApiError(404, f"Invalid URL ({method} {path})")
 
@@ -1337,10 +1387,9 @@ class FakeOpenAI:
                 return fault
         return None
 
-    @staticmethod
-    def _marker_faults(record: Recorded) -> list[tuple[str, Fault]]:
+    def _marker_faults(self, record: Recorded) -> list[tuple[str, Fault]]:
         """Faults written in the last user message of a chat request."""
-        if record.path != "/v1/chat/completions" or not record.body:
+        if record.path != self.chat_path or not record.body:
             return []
         messages = record.body.get("messages")
         if not isinstance(messages, list):
@@ -1435,10 +1484,8 @@ class FakeOpenAI:
         body = record.body
         if body is None:
             raise ApiError(400, BAD_JSON_MESSAGE)
-        check_basic_shape(body, self.models, self.strict)
-        if self.strict:
-            check_openai_rules(body)
-        answer = plan_answer(body, self.reasoning_field)
+        self._validate(body)
+        answer = self._plan(body)
         options = body.get("stream_options") or {}
         envelope = Envelope(
             id="chatcmpl-" + uuid.uuid4().hex[:29],
@@ -1456,8 +1503,32 @@ class FakeOpenAI:
         ):
             return await self._stream(request, record, answer, envelope, fault)
         envelope.include_usage = False
-        payload = completion_json(answer, envelope)
+        payload = self._completion(answer, envelope, body)
         return await self._send_json(request, record, payload, fault=fault)
+
+    def _validate(self, body: dict) -> None:
+        """Refuse a chat request the way the server would (raise ApiError)."""
+        check_basic_shape(body, self.models, self.strict)
+        if self.strict:
+            check_openai_rules(body)
+
+    def _plan(self, body: dict) -> Answer:
+        """The whole answer to a valid chat request."""
+        return plan_answer(body, self.reasoning_field)
+
+    def _stream_chunks(
+        self, answer: Answer, envelope: Envelope, body: dict
+    ) -> list[StreamChunk]:
+        """The SSE chunks of an answer, in the order they are sent."""
+        return stream_chunks(answer, envelope)
+
+    def _stream_preamble(self, body: dict) -> bytes:
+        """Bytes sent before the first chunk (e.g. SSE comments); none for OpenAI."""
+        return b""
+
+    def _completion(self, answer: Answer, envelope: Envelope, body: dict) -> dict:
+        """The non-streaming answer."""
+        return completion_json(answer, envelope)
 
     async def _stream(
         self,
@@ -1475,9 +1546,13 @@ class FakeOpenAI:
         response.enable_chunked_encoding()
         record.status = 200
         await response.prepare(request)
+        preamble = self._stream_preamble(record.body or {})
+        if preamble:
+            await response.write(preamble)
         sent = 0
         after = int(fault.opts.get("after", 1)) if fault else 0
-        for index, chunk in enumerate(stream_chunks(answer, envelope)):
+        chunks = self._stream_chunks(answer, envelope, record.body or {})
+        for index, chunk in enumerate(chunks):
             # The role chunk always goes first; the fault fires after `after` answer
             # chunks, or before the finish chunk when the answer is shorter.
             if fault is not None and index > 0 and (sent >= after or not chunk.counts):

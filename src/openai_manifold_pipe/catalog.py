@@ -21,7 +21,7 @@ from .redact import log
 # Kinds of model that cannot hold a chat on /chat/completions, on any endpoint.
 _NOT_CHAT = re.compile(
     r"embed|rerank|tts|whisper|transcri|speech|realtime|moderation|dall-e|image"
-    r"|sora|video|\bveo-|\bocr\b|-ocr",
+    r"|sora|video|\bveo-|\bocr\b|-ocr|-live(?:-|$)|\bbge\b|bge-|minilm",
     re.IGNORECASE,
 )
 # OpenAI's own ids: the families the GPT filter keeps...

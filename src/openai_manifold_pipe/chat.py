@@ -126,7 +126,7 @@ async def _relay_events(
                 done = True
                 continue
             for chunk, text in _parse_event(event, url):
-                if "error" in chunk and not chunk.get("choices"):
+                if chunk.get("error"):  # OpenRouter sends it with `choices` too
                     raise PipeError(
                         f"{host_of(url)} reported an error during the answer: "
                         + _error_text(chunk["error"])

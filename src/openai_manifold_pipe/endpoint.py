@@ -2,19 +2,20 @@
 
 Almost every provider speaks OpenAI's paths with a Bearer key. Azure OpenAI is
 the exception worth knowing: an `api-key` header, and in its deployment form a
-URL per deployment with an `api-version` query. OpenAI's own API and Azure also
-share the strict parameter rules and the GPT-only model filter.
+URL per deployment with an `api-version` query. OpenAI's own API and Azure
+OpenAI also share the strict parameter rules and the GPT-only model filter.
 """
 
 import re
 from dataclasses import dataclass
 from urllib.parse import quote, urlsplit
 
-_AZURE_HOSTS = (
-    ".openai.azure.com",
-    ".cognitiveservices.azure.com",
-    ".services.ai.azure.com",
-)
+# Azure OpenAI resources serve only OpenAI's models; AI Foundry serves many vendors'.
+_AZURE_OPENAI_HOSTS = (".openai.azure.com", ".cognitiveservices.azure.com")
+_AZURE_HOSTS = (*_AZURE_OPENAI_HOSTS, ".services.ai.azure.com")
+_ANTHROPIC_HOST = "api.anthropic.com"
+# Anthropic's own API version header, which its /models listing requires.
+ANTHROPIC_VERSION = "2023-06-01"
 _DEPLOYMENT = re.compile(r"/openai/deployments/([^/]+)$")
 
 
@@ -25,6 +26,7 @@ class Endpoint:
     base: str
     openai_rules: bool
     azure: bool
+    anthropic: bool
     deployment: str | None
     api_version: str
 
@@ -36,8 +38,9 @@ class Endpoint:
         match = _DEPLOYMENT.search(urlsplit(base).path) if azure else None
         return cls(
             base=base,
-            openai_rules=azure or host == "api.openai.com",
+            openai_rules=host == "api.openai.com" or host.endswith(_AZURE_OPENAI_HOSTS),
             azure=azure,
+            anthropic=host == _ANTHROPIC_HOST,
             deployment=match.group(1) if match else None,
             api_version=api_version.strip(),
         )
@@ -56,13 +59,20 @@ class Endpoint:
     def headers(
         self, key: str, *, organization: str = "", project: str = ""
     ) -> dict[str, str]:
-        """Headers for one request; no key means no auth header at all, never `Bearer `."""
+        """Headers for one request; no key means no auth header at all, never `Bearer `.
+
+        Anthropic's OpenAI layer takes a Bearer key for chats but lists models
+        only with its own `x-api-key`, so both go out.
+        """
         headers = {"Content-Type": "application/json"}
         if key:
             if self.azure:
                 headers["api-key"] = key
             else:
                 headers["Authorization"] = f"Bearer {key}"
+            if self.anthropic:
+                headers["x-api-key"] = key
+                headers["anthropic-version"] = ANTHROPIC_VERSION
         if organization:
             headers["OpenAI-Organization"] = organization
         if project:

@@ -8,6 +8,7 @@ texts here name the valve or setting to fix where there is one.
 import asyncio
 import json
 import math
+import re
 import ssl
 import time
 from collections.abc import Mapping
@@ -32,6 +33,7 @@ NO_USER_KEY = (
 RETRYABLE_STATUSES = frozenset({408, 409, 429, 500, 502, 503, 504})
 
 _MAX_UPSTREAM_TEXT = 300
+_BAD_KEY = re.compile(r"api[ _-]?key\b.{0,40}\b(?:invalid|not valid|incorrect)", re.I)
 
 
 class PipeError(Exception):
@@ -81,24 +83,37 @@ class ErrorDetail:
         try:
             data = json.loads(text)
         except ValueError:
-            return cls(message=_shorten(text))
+            return cls(message=text)
         if isinstance(data, list) and data:
             data = data[0]
         if not isinstance(data, dict):
-            return cls(message=_shorten(str(data)))
+            return cls(message=str(data))
         error = data.get("error", data)
         if isinstance(error, str):
-            return cls(message=_shorten(error))
+            return cls(message=error)
         if not isinstance(error, dict):
             return cls()
         message = error.get("message") or error.get("detail") or data.get("detail")
         code = error.get("code") or error.get("status")
         return cls(
-            message=_shorten(_as_text(message)),
+            message=_as_text(message),
             code=str(code) if code not in (None, "") else None,
             type=error.get("type") if isinstance(error.get("type"), str) else None,
             param=error.get("param") if isinstance(error.get("param"), str) else None,
         )
+
+    @property
+    def summary(self) -> str:
+        """The message, cut to a length that fits a chat error; the full text stays
+        in `message` for the parameter names it may list."""
+        return _shorten(self.message)
+
+    @property
+    def is_bad_key(self) -> bool:
+        """A rejected key, whatever the status: Gemini answers 400 API_KEY_INVALID."""
+        if self.code in ("invalid_api_key", "API_KEY_INVALID"):
+            return True
+        return bool(_BAD_KEY.search(self.message))
 
     @property
     def is_insufficient_quota(self) -> bool:
@@ -166,9 +181,11 @@ def describe_status(
 ) -> str:
     """The user-facing sentence for an HTTP error from the upstream."""
     host = host_of(url)
-    said = f' The endpoint said: "{detail.message}"' if detail.message else ""
-    if status == 401:
-        return f"The API key was rejected by {host} (401). {key_advice(key_source)}"
+    said = f' The endpoint said: "{detail.summary}"' if detail.message else ""
+    if status == 401 or (status in (400, 403) and detail.is_bad_key):
+        return (
+            f"The API key was rejected by {host} ({status}). {key_advice(key_source)}"
+        )
     if status == 403:
         return (
             f"Access denied by {host} (403).{said} Your key may not have access to "

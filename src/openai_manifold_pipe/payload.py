@@ -93,18 +93,29 @@ OPEN_WEBUI_KEYS = frozenset(
     }
 )
 
-# How upstreams name the parameter they refuse: OpenAI, vLLM/pydantic and others.
-_REFUSAL = re.compile(
-    r"(?:Unsupported parameter|Unsupported value|Unrecognized request arguments?"
-    r" supplied|Unknown parameters?|Extra inputs are not permitted)[:\s]*"
-    r"((?:'?[A-Za-z_][\w.\[\]]*'?(?:,\s*|\s+and\s+)?)+)",
-    re.IGNORECASE,
+# How upstreams name the parameters they refuse, each capturing the name(s).
+_REFUSALS = (
+    # OpenAI, Azure, DeepSeek, most proxies: one name or a list.
+    re.compile(
+        r"(?:Unsupported parameter|Unsupported value|Unrecognized request arguments?"
+        r" supplied|Unknown parameters?)[:\s]*"
+        r"((?:'?[A-Za-z_][\w.\[\]]*'?(?:,\s*|\s+and\s+)?)+)",
+        re.IGNORECASE,
+    ),
+    re.compile(r"property '(\w+)' is unsupported", re.IGNORECASE),  # Groq
+    re.compile(r'Unknown name "(\w+)"', re.IGNORECASE),  # Gemini
+    # FastAPI/pydantic servers (Mistral, vLLM) name it in the error's location.
+    re.compile(
+        r"extra_forbidden.{0,80}?[\"']loc[\"']\s*:\s*[\[(]\s*[\"']body[\"']\s*,\s*[\"'](\w+)",
+        re.IGNORECASE | re.DOTALL,
+    ),
+    re.compile(
+        r"[\"']loc[\"']\s*:\s*[\[(]\s*[\"']body[\"']\s*,\s*[\"'](\w+)[\"']\s*[\])]"
+        r".{0,80}?Extra inputs are not permitted",
+        re.IGNORECASE | re.DOTALL,
+    ),
 )
 _NAME = re.compile(r"[A-Za-z_][\w.\[\]]*")
-# FastAPI/pydantic servers (Mistral, vLLM) name it in the error's location.
-_BODY_LOCATION = re.compile(
-    r"""["']loc["']\s*:\s*[\[(]\s*["']body["']\s*,\s*["'](\w+)["']"""
-)
 
 
 def strip_function_prefix(model: str) -> str:
@@ -150,10 +161,9 @@ def build_payload(
 def refused_parameters(detail: ErrorDetail, payload: dict) -> list[str]:
     """The parameters a 400 says the model does not support, if they are ours to drop."""
     named = [detail.param] if detail.param else []
-    for listing in _REFUSAL.findall(detail.message):
-        named += _NAME.findall(listing)
-    if "extra" in detail.message.lower():
-        named += _BODY_LOCATION.findall(detail.message)
+    for pattern in _REFUSALS:
+        for found in pattern.findall(detail.message):
+            named += _NAME.findall(found)
     refused: list[str] = []
     for name in dict.fromkeys(named):
         droppable = name in payload and name not in ("model", "messages")

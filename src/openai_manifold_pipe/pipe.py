@@ -7,6 +7,7 @@ the parameters an endpoint refused for a model.
 """
 
 import asyncio
+from collections import Counter
 from collections.abc import AsyncIterator
 
 import aiohttp
@@ -147,7 +148,7 @@ class Pipe:
                 )
                 return parse_model_list(data)
             except UpstreamError as error:
-                raise PipeError(_listing_problem(error.status, endpoint.base)) from None
+                raise PipeError(_listing_problem(error, endpoint.base)) from None
             except ValueError:
                 raise PipeError(
                     f"{host_of(endpoint.base)} sent no model list: check "
@@ -300,22 +301,32 @@ class _Chat:
 
 
 def _offer(listing: Listing, valves: Valves, endpoint: Endpoint) -> list[dict]:
-    """The picker's entries for a listing: filtered, prefixed, free of any key."""
+    """The picker's entries for a listing: filtered, prefixed, free of any key.
+
+    A deployment URL's one model is offered whatever its name: the admin chose it.
+    Upstream display names are used unless two models share one (aliases).
+    """
     prefix = valves.NAME_PREFIX
     models = select_models(
         listing.models or [],
         allowlist=split_list(valves.MODEL_ALLOWLIST),
         blocklist=split_list(valves.MODEL_BLOCKLIST),
-        chat_only=valves.CHAT_MODELS_ONLY,
+        chat_only=valves.CHAT_MODELS_ONLY and not endpoint.deployment,
         openai_api=endpoint.openai_rules,
     )
     if listing.problem and not models:
         return [setup_entry(prefix, listing.problem)]
+    names = Counter(model.get("name") for model in models)
     redact = Redactor([valves.OPENAI_API_KEY])
     return [
-        {"id": model["id"], "name": redact(prefix + model.get("name", model["id"]))}
+        {"id": model["id"], "name": redact(prefix + _display_name(model, names))}
         for model in models
     ]
+
+
+def _display_name(model: dict, names: Counter) -> str:
+    name = model.get("name")
+    return name if name and names[name] == 1 else model["id"]
 
 
 def _endpoint(valves: Valves) -> Endpoint:
@@ -361,9 +372,9 @@ def _user_valve(user: dict | None, name: str) -> str:
     return value.strip() if isinstance(value, str) else ""
 
 
-def _listing_problem(status: int | None, base: str) -> str:
-    host = host_of(base)
-    if status in (401, 403):
+def _listing_problem(error: UpstreamError, base: str) -> str:
+    host, status = host_of(base), error.status
+    if status in (401, 403) or error.detail.is_bad_key:
         return f"Global OPENAI_API_KEY rejected by {host} ({status}): set a valid key in the Valves"
     if status in (404, 405):
         return f"{host} cannot list models ({status}): add model ids to MODEL_ALLOWLIST"

@@ -48,6 +48,7 @@ import time
 import weakref
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
+from contextlib import aclosing
 from dataclasses import dataclass, field
 from datetime import timezone
 from email.utils import parsedate_to_datetime
@@ -347,6 +348,12 @@ def describe_status(
         )
     if status == 409:
         return f"{host} reported a conflict (409).{said} Try again in a moment."
+    if 300 <= status < 400:
+        return (
+            f"{host} redirected the request ({status}). Ask your admin to set "
+            "OPENAI_API_BASE_URL to the address it redirects to (https:// rather "
+            "than http://?)."
+        )
     if status in (400, 422):
         return (
             f"{host} refused the request ({status}).{said} Check the parameters set "
@@ -1160,7 +1167,7 @@ class Transport:
         timeout = aiohttp.ClientTimeout(total=LISTING_TIMEOUT)
         try:
             async with self.session().get(
-                url, headers=headers, timeout=timeout
+                url, headers=headers, timeout=timeout, allow_redirects=False
             ) as response:
                 if response.status != 200:
                     text = await _read_error(response)
@@ -1207,8 +1214,14 @@ class Transport:
         for attempt in itertools.count():
             last = attempt >= retries
             try:
+                # A redirect would turn the POST into a GET and drop the key on a
+                # new host: the user is told the address to use instead.
                 response = await self.session().post(
-                    url, data=data, headers=headers, timeout=client_timeout
+                    url,
+                    data=data,
+                    headers=headers,
+                    timeout=client_timeout,
+                    allow_redirects=False,
                 )
             except (aiohttp.ClientConnectionError, asyncio.TimeoutError) as exc:
                 message = describe_exception(exc, url=url, timeout=timeout)
@@ -1219,7 +1232,7 @@ class Transport:
                 reason = f"{host_of(url)}: {short_reason(exc)}"
                 await _wait(backoff(attempt), reason, attempt, retries, on_retry)
                 continue
-            if response.status < 400:
+            if response.status < 300:
                 return response
             async with response:
                 text = await _read_error(response)
@@ -1479,6 +1492,11 @@ class Valves(BaseModel):
             raise ValueError(
                 "OPENAI_API_BASE_URL must be an http(s) URL such as "
                 "https://api.openai.com/v1"
+            )
+        if parts.username or parts.password:
+            raise ValueError(
+                "OPENAI_API_BASE_URL must not hold a user name or password: put the "
+                "key in OPENAI_API_KEY"
             )
         return value
 
@@ -1936,7 +1954,7 @@ class Pipe:
     ) -> dict | AsyncIterator[str | dict]:
         """Answer one chat: an async generator of chunks when streaming, else a dict."""
         valves = self.valves
-        stream = bool(body.get("stream"))
+        stream = body.get("stream") in (True, "true")
         model = strip_function_prefix(str(body.get("model") or ""))
         if model == SETUP_MODEL_ID:
             return _failure(await self._setup_problem(valves), stream)
@@ -1947,7 +1965,7 @@ class Pipe:
         redact = Redactor([key, valves.OPENAI_API_KEY])
         status = StatusLine(None if __task__ else __event_emitter__, redact)
         endpoint = _endpoint(valves)
-        refused = self._refused.setdefault((endpoint.base, model), set())
+        refused = self._refused.get((endpoint.base, model), frozenset())
         payload = build_payload(
             body,
             model,
@@ -1958,7 +1976,7 @@ class Pipe:
         headers = endpoint.headers(key, organization=organization, project=project)
         chat = _Chat(
             self._transport,
-            refused,
+            self._refused,
             valves,
             endpoint,
             payload,
@@ -2012,7 +2030,7 @@ class _Chat:
     def __init__(
         self,
         transport: Transport,
-        refused: set[str],
+        refused: dict[tuple[str, str], set[str]],
         valves: Valves,
         endpoint: Endpoint,
         payload: dict,
@@ -2048,18 +2066,21 @@ class _Chat:
                 progress.failed = True
                 yield error_chunk(self._failed(_unexpected(exc, self.url)))
             if response is not None:
-                async for item in relay_stream(
+                items = relay_stream(
                     response,
                     url=self.url,
                     timeout=self.valves.REQUEST_TIMEOUT,
                     redact=self.redact,
                     progress=progress,
-                ):
-                    yield item
-                    if thinking is not None and progress.first_output:
-                        thinking.cancel()
-                        thinking = None
-                        await self.status.clear()
+                )
+                # aclosing: a stopped chat closes the upstream now, not at next GC.
+                async with aclosing(items):
+                    async for item in items:
+                        yield item
+                        if thinking is not None and progress.first_output:
+                            thinking.cancel()
+                            thinking = None
+                            await self.status.clear()
         finally:
             if thinking is not None:
                 thinking.cancel()
@@ -2126,8 +2147,11 @@ class _Chat:
                     ", ".join(names),
                     self.payload["model"],
                 )
+                remembered = self.refused.setdefault(
+                    (self.endpoint.base, self.model), set()
+                )
                 for name in names:
-                    self.refused.add(name)
+                    remembered.add(name)
                     drop_parameter(self.payload, name)
                 continue
             await self.status.clear()

@@ -223,6 +223,12 @@ def describe_status(
         )
     if status == 409:
         return f"{host} reported a conflict (409).{said} Try again in a moment."
+    if 300 <= status < 400:
+        return (
+            f"{host} redirected the request ({status}). Ask your admin to set "
+            "OPENAI_API_BASE_URL to the address it redirects to (https:// rather "
+            "than http://?)."
+        )
     if status in (400, 422):
         return (
             f"{host} refused the request ({status}).{said} Check the parameters set "

@@ -8,6 +8,7 @@ the parameters an endpoint refused for a model.
 
 import asyncio
 from collections import Counter
+from contextlib import aclosing
 from collections.abc import AsyncIterator
 
 import aiohttp
@@ -97,7 +98,7 @@ class Pipe:
     ) -> dict | AsyncIterator[str | dict]:
         """Answer one chat: an async generator of chunks when streaming, else a dict."""
         valves = self.valves
-        stream = bool(body.get("stream"))
+        stream = body.get("stream") in (True, "true")
         model = strip_function_prefix(str(body.get("model") or ""))
         if model == SETUP_MODEL_ID:
             return _failure(await self._setup_problem(valves), stream)
@@ -108,7 +109,7 @@ class Pipe:
         redact = Redactor([key, valves.OPENAI_API_KEY])
         status = StatusLine(None if __task__ else __event_emitter__, redact)
         endpoint = _endpoint(valves)
-        refused = self._refused.setdefault((endpoint.base, model), set())
+        refused = self._refused.get((endpoint.base, model), frozenset())
         payload = build_payload(
             body,
             model,
@@ -119,7 +120,7 @@ class Pipe:
         headers = endpoint.headers(key, organization=organization, project=project)
         chat = _Chat(
             self._transport,
-            refused,
+            self._refused,
             valves,
             endpoint,
             payload,
@@ -173,7 +174,7 @@ class _Chat:
     def __init__(
         self,
         transport: Transport,
-        refused: set[str],
+        refused: dict[tuple[str, str], set[str]],
         valves: Valves,
         endpoint: Endpoint,
         payload: dict,
@@ -209,18 +210,21 @@ class _Chat:
                 progress.failed = True
                 yield error_chunk(self._failed(_unexpected(exc, self.url)))
             if response is not None:
-                async for item in relay_stream(
+                items = relay_stream(
                     response,
                     url=self.url,
                     timeout=self.valves.REQUEST_TIMEOUT,
                     redact=self.redact,
                     progress=progress,
-                ):
-                    yield item
-                    if thinking is not None and progress.first_output:
-                        thinking.cancel()
-                        thinking = None
-                        await self.status.clear()
+                )
+                # aclosing: a stopped chat closes the upstream now, not at next GC.
+                async with aclosing(items):
+                    async for item in items:
+                        yield item
+                        if thinking is not None and progress.first_output:
+                            thinking.cancel()
+                            thinking = None
+                            await self.status.clear()
         finally:
             if thinking is not None:
                 thinking.cancel()
@@ -287,8 +291,11 @@ class _Chat:
                     ", ".join(names),
                     self.payload["model"],
                 )
+                remembered = self.refused.setdefault(
+                    (self.endpoint.base, self.model), set()
+                )
                 for name in names:
-                    self.refused.add(name)
+                    remembered.add(name)
                     drop_parameter(self.payload, name)
                 continue
             await self.status.clear()

@@ -85,7 +85,7 @@ class Transport:
         timeout = aiohttp.ClientTimeout(total=LISTING_TIMEOUT)
         try:
             async with self.session().get(
-                url, headers=headers, timeout=timeout
+                url, headers=headers, timeout=timeout, allow_redirects=False
             ) as response:
                 if response.status != 200:
                     text = await _read_error(response)
@@ -132,8 +132,14 @@ class Transport:
         for attempt in itertools.count():
             last = attempt >= retries
             try:
+                # A redirect would turn the POST into a GET and drop the key on a
+                # new host: the user is told the address to use instead.
                 response = await self.session().post(
-                    url, data=data, headers=headers, timeout=client_timeout
+                    url,
+                    data=data,
+                    headers=headers,
+                    timeout=client_timeout,
+                    allow_redirects=False,
                 )
             except (aiohttp.ClientConnectionError, asyncio.TimeoutError) as exc:
                 message = describe_exception(exc, url=url, timeout=timeout)
@@ -144,7 +150,7 @@ class Transport:
                 reason = f"{host_of(url)}: {short_reason(exc)}"
                 await _wait(backoff(attempt), reason, attempt, retries, on_retry)
                 continue
-            if response.status < 400:
+            if response.status < 300:
                 return response
             async with response:
                 text = await _read_error(response)

@@ -101,6 +101,11 @@ class Valves(BaseModel):
                 "OPENAI_API_BASE_URL must be an http(s) URL such as "
                 "https://api.openai.com/v1"
             )
+        if parts.username or parts.password:
+            raise ValueError(
+                "OPENAI_API_BASE_URL must not hold a user name or password: put the "
+                "key in OPENAI_API_KEY"
+            )
         return value
 
     @field_validator("MODEL_CACHE_TTL")

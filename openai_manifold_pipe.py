@@ -25,9 +25,9 @@ required_open_webui_version: 0.12.4
 #   catalog.py    which of the endpoint's models the model picker offers, and caching.
 #   sse.py        an incremental reader for the upstream's text/event-stream.
 #   chat.py       relaying the upstream's answer to Open WebUI, streamed or whole.
-#   status.py     short lines under the chat telling the user what the pipe is doing.
+#   status.py     short lines in the chat telling the user what the pipe is doing.
 #   transport.py  one pooled aiohttp session, timeouts and retries.
-#   usage.py      the one-line summary under an answer, with tokens, speed and cost.
+#   usage.py      the one-line summary shown with an answer: tokens, speed and cost.
 #   valves.py     the admin's and each user's settings, checked when saved.
 #   reasoning.py  what OpenAI's reasoning models accept on /chat/completions.
 #   payload.py    the request body the upstream receives, and only what it accepts.
@@ -56,7 +56,7 @@ from http import HTTPStatus
 from urllib.parse import quote, urlsplit
 
 import aiohttp
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 # ----- endpoint.py -----------------------------------------------------------
 # Endpoint: where requests go and how they authenticate, by provider.
@@ -1050,7 +1050,7 @@ def completion_as_chunk(completion: dict) -> dict:
 
 
 # ----- status.py -------------------------------------------------------------
-# Status: short lines under the chat telling the user what the pipe is doing.
+# Status: short lines in the chat telling the user what the pipe is doing.
 #
 # Open WebUI passes `__event_emitter__` on chats (not on background tasks, and it
 # may be absent in older hosts); a failing emitter must never fail the chat.
@@ -1075,10 +1075,10 @@ class StatusLine:
     async def show(self, description: str, *, done: bool = False) -> None:
         if self._emitter is None:
             return
-        event = {
-            "type": "status",
-            "data": {"description": self._redact(description), "done": done},
-        }
+        data = {"description": self._redact(description), "done": done}
+        if not description:
+            data["hidden"] = True  # else Open WebUI draws an empty, clickable row
+        event = {"type": "status", "data": data}
         try:
             await self._emitter(event)
             self._shown = not done
@@ -1321,7 +1321,7 @@ def _status_name(status: int) -> str:
 
 
 # ----- usage.py --------------------------------------------------------------
-# Usage: the one-line summary under an answer, with tokens, speed and cost.
+# Usage: the one-line summary shown with an answer: tokens, speed and cost.
 #
 # Prices come from the MODEL_PRICES valve, `model=input/output` in US dollars per
 # million tokens; dated snapshots (`gpt-4o-2024-08-06`) use their model's price and
@@ -1385,8 +1385,17 @@ def summary(
         parts.append(f"{tokens_out / seconds:,.0f} tok/s")
     if price:
         cost = (tokens_in * price[0] + tokens_out * price[1]) / 1_000_000
-        parts.append(f"${cost:.4f}" if cost < 1 else f"${cost:.2f}")
+        parts.append(_dollars(cost))
     return " · ".join(parts)
+
+
+def _dollars(cost: float) -> str:
+    """Cents matter on long chats, and a short chat must not read as `$0.0000`."""
+    if cost >= 1:
+        return f"${cost:.2f}"
+    if cost >= 0.0001:
+        return f"${cost:.4f}"
+    return "<$0.0001" if cost else "$0"
 
 
 def _count(data: dict, *names: str) -> int:
@@ -1407,11 +1416,16 @@ def _count(data: dict, *names: str) -> int:
 EFFORT_LEVELS = ("none", "minimal", "low", "medium", "high", "xhigh")
 
 _SECRET = {"input": {"type": "password"}}
+# Forms show each valve by its name, the name README and error messages use,
+# rather than pydantic's "Openai Api Key".
+_NAMES_AS_TITLES = ConfigDict(field_title_generator=lambda name, _: name)
 _API_VERSION = re.compile(r"\d{4}-\d{2}-\d{2}(?:-preview)?|preview|latest")
 
 
 class Valves(BaseModel):
     """Global settings, set by an admin."""
+
+    model_config = _NAMES_AS_TITLES
 
     OPENAI_API_KEY: str = Field(
         default="",
@@ -1475,7 +1489,7 @@ class Valves(BaseModel):
 
     SHOW_USAGE_SUMMARY: bool = Field(
         default=True,
-        description="Show a short line under each answer: tokens in and out, "
+        description="Show a short line with each answer: tokens in and out, "
         "tokens per second and, where a price is known, the cost.",
     )
     MODEL_PRICES: str = Field(
@@ -1548,7 +1562,9 @@ class Valves(BaseModel):
 
 
 class UserValves(BaseModel):
-    """Each user's own settings, in Settings > Account > Functions."""
+    """Each user's own settings, from the Valves button beside the message box."""
+
+    model_config = _NAMES_AS_TITLES
 
     OPENAI_API_KEY: str = Field(
         default="",
@@ -2110,7 +2126,7 @@ class _Chat:
         return asyncio.ensure_future(self.status.thinking(progress.started))
 
     async def _summarize(self, progress: Progress) -> None:
-        """The usage line under the answer, or no line at all."""
+        """The usage line shown with the answer, or no line at all."""
         if not self.status.visible:
             return
         if progress.failed or not self.valves.SHOW_USAGE_SUMMARY:

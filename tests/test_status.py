@@ -18,6 +18,7 @@ def test_prices_parse_and_match_snapshots_and_globs():
 
 @pytest.mark.parametrize("bad", ["gpt-4o", "gpt-4o=2.5", "gpt-4o=a/b", "=1/2"])
 def test_malformed_prices_are_refused(bad):
+    """Also by the valve, with its name: see test_valves."""
     with pytest.raises(ValueError, match="MODEL_PRICES"):
         parse_prices(bad)
 
@@ -27,6 +28,9 @@ def test_summary_line():
              "completion_tokens_details": {"reasoning_tokens": 100}}
     assert summary(usage, 2.0, (2.0, 8.0)) == "1,200 in · 300 out (100 reasoning) · 150 tok/s · $0.0048"
     assert summary(None, 1.25, None) == "Done in 1.2 s"
+    tiny = {"prompt_tokens": 19, "completion_tokens": 13}
+    assert summary(tiny, 1.0, (0.15, 0.60)).endswith("· <$0.0001")
+    assert summary(tiny, 1.0, (0.0, 0.0)).endswith("· $0")
 
 
 def recorder():
@@ -74,7 +78,7 @@ async def test_failure_closes_the_status_line(host):
     chunks = await host.stream(api_body("gpt-4o", "hi", stream=True),
                                user_valves={"OPENAI_API_KEY": "sk-wrong-wrong-wrong-1234"}, emitter=emit)
     assert errors_of(chunks)
-    assert events[-1]["data"] == {"description": "", "done": True}
+    assert events[-1]["data"] == {"description": "", "done": True, "hidden": True}
 
 
 async def test_a_broken_emitter_never_fails_the_chat(host):

@@ -22,7 +22,8 @@ def test_numbers_from_the_form_are_coerced():
     "name,value",
     [("OPENAI_API_BASE_URL", "api.openai.com/v1"), ("OPENAI_API_BASE_URL", "ftp://x/v1"),
      ("MODEL_CACHE_TTL", -1), ("REQUEST_TIMEOUT", -5), ("REQUEST_TIMEOUT", 0),
-     ("MAX_RETRIES", 11), ("MAX_RETRIES", -1), ("REASONING_EFFORT", "max")],
+     ("MAX_RETRIES", 11), ("MAX_RETRIES", -1), ("REASONING_EFFORT", "max"),
+     ("MODEL_PRICES", "gpt-4o=cheap"), ("AZURE_API_VERSION", "yesterday")],
 )
 def test_bad_values_are_refused_naming_the_valve(name, value):
     with pytest.raises(pydantic.ValidationError) as error:
@@ -34,3 +35,9 @@ def test_key_fields_are_masked_in_the_form():
     for model in (Valves, UserValves):
         schema = model.model_json_schema()["properties"]["OPENAI_API_KEY"]
         assert schema["input"] == {"type": "password"}
+
+
+def test_forms_show_the_valve_names():
+    for model in (Valves, UserValves):
+        for name, spec in model.model_json_schema()["properties"].items():
+            assert spec["title"] == name

@@ -254,7 +254,7 @@ class _Chat:
         return asyncio.ensure_future(self.status.thinking(progress.started))
 
     async def _summarize(self, progress: Progress) -> None:
-        """The usage line under the answer, or no line at all."""
+        """The usage line shown with the answer, or no line at all."""
         if not self.status.visible:
             return
         if progress.failed or not self.valves.SHOW_USAGE_SUMMARY:

@@ -1,4 +1,4 @@
-"""Status: short lines under the chat telling the user what the pipe is doing.
+"""Status: short lines in the chat telling the user what the pipe is doing.
 
 Open WebUI passes `__event_emitter__` on chats (not on background tasks, and it
 may be absent in older hosts); a failing emitter must never fail the chat.
@@ -30,10 +30,10 @@ class StatusLine:
     async def show(self, description: str, *, done: bool = False) -> None:
         if self._emitter is None:
             return
-        event = {
-            "type": "status",
-            "data": {"description": self._redact(description), "done": done},
-        }
+        data = {"description": self._redact(description), "done": done}
+        if not description:
+            data["hidden"] = True  # else Open WebUI draws an empty, clickable row
+        event = {"type": "status", "data": data}
         try:
             await self._emitter(event)
             self._shown = not done

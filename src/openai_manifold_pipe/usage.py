@@ -1,4 +1,4 @@
-"""Usage: the one-line summary under an answer, with tokens, speed and cost.
+"""Usage: the one-line summary shown with an answer: tokens, speed and cost.
 
 Prices come from the MODEL_PRICES valve, `model=input/output` in US dollars per
 million tokens; dated snapshots (`gpt-4o-2024-08-06`) use their model's price and
@@ -66,8 +66,17 @@ def summary(
         parts.append(f"{tokens_out / seconds:,.0f} tok/s")
     if price:
         cost = (tokens_in * price[0] + tokens_out * price[1]) / 1_000_000
-        parts.append(f"${cost:.4f}" if cost < 1 else f"${cost:.2f}")
+        parts.append(_dollars(cost))
     return " · ".join(parts)
+
+
+def _dollars(cost: float) -> str:
+    """Cents matter on long chats, and a short chat must not read as `$0.0000`."""
+    if cost >= 1:
+        return f"${cost:.2f}"
+    if cost >= 0.0001:
+        return f"${cost:.4f}"
+    return "<$0.0001" if cost else "$0"
 
 
 def _count(data: dict, *names: str) -> int:

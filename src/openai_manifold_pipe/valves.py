@@ -8,18 +8,23 @@ a bad value is refused at save time with a message naming the valve.
 import re
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from .usage import DEFAULT_PRICES, parse_prices
 
 EFFORT_LEVELS = ("none", "minimal", "low", "medium", "high", "xhigh")
 
 _SECRET = {"input": {"type": "password"}}
+# Forms show each valve by its name, the name README and error messages use,
+# rather than pydantic's "Openai Api Key".
+_NAMES_AS_TITLES = ConfigDict(field_title_generator=lambda name, _: name)
 _API_VERSION = re.compile(r"\d{4}-\d{2}-\d{2}(?:-preview)?|preview|latest")
 
 
 class Valves(BaseModel):
     """Global settings, set by an admin."""
+
+    model_config = _NAMES_AS_TITLES
 
     OPENAI_API_KEY: str = Field(
         default="",
@@ -83,7 +88,7 @@ class Valves(BaseModel):
 
     SHOW_USAGE_SUMMARY: bool = Field(
         default=True,
-        description="Show a short line under each answer: tokens in and out, "
+        description="Show a short line with each answer: tokens in and out, "
         "tokens per second and, where a price is known, the cost.",
     )
     MODEL_PRICES: str = Field(
@@ -156,7 +161,9 @@ class Valves(BaseModel):
 
 
 class UserValves(BaseModel):
-    """Each user's own settings, in Settings > Account > Functions."""
+    """Each user's own settings, from the Valves button beside the message box."""
+
+    model_config = _NAMES_AS_TITLES
 
     OPENAI_API_KEY: str = Field(
         default="",

@@ -938,10 +938,31 @@ async def _relay_events(
 
 
 async def _chunks(response: aiohttp.ClientResponse) -> AsyncIterator[bytes]:
-    """The body as it arrives, then one empty chunk marking its end."""
-    async for data in response.content.iter_any():
-        yield data
+    """The body as it arrives, then one empty chunk marking its end.
+
+    When the connection drops, aiohttp raises before handing over the bytes it
+    had already received. Those are the last words the user was reading, so
+    they are passed on first, then the error.
+    """
+    content = response.content
+    try:
+        async for data in content.iter_any():
+            yield data
+    except aiohttp.ClientPayloadError:
+        if received := _received_before_the_cut(content):
+            yield received
+        raise
     yield b""
+
+
+def _received_before_the_cut(content: aiohttp.StreamReader) -> bytes:
+    """Bytes left in aiohttp's buffer; no public API returns them after an error.
+
+    Read defensively: if a later aiohttp keeps them elsewhere, this is empty and
+    the user sees the error one chunk earlier.
+    """
+    buffered = b"".join(getattr(content, "_buffer", None) or ())
+    return buffered[getattr(content, "_buffer_offset", 0) :]
 
 
 def _parse_event(event: str, url: str) -> list[tuple[dict, str]]:

@@ -19,6 +19,7 @@ import hashlib
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -57,6 +58,15 @@ def environment_hash() -> str:
     return digest.hexdigest()
 
 
+def recorded_extras(venv_dir: Path = VENV_DIR) -> set[str]:
+    """The extras the stamp says were installed, whatever its hash."""
+    try:
+        text = stamp_path(venv_dir).read_text()
+    except OSError:
+        return set()
+    return set(filter(None, text.strip().partition(" ")[2].split(",")))
+
+
 def stamp_matches(extras: list[str], venv_dir: Path = VENV_DIR) -> bool:
     """True when a previous run installed at least these extras for this pyproject.
 
@@ -79,6 +89,50 @@ def write_stamp(extras: list[str], venv_dir: Path = VENV_DIR) -> None:
     )
 
 
+class PipProgress:
+    """Shows that a long pip run is alive (the Open WebUI install takes minutes).
+
+    On a terminal: one status line rewritten in place (elapsed time, packages
+    collected, the current one). Elsewhere (CI logs): a line every 30 seconds.
+    """
+
+    def __init__(self) -> None:
+        self.started = time.monotonic()
+        self.last_line = self.started
+        self.tty = sys.stderr.isatty()
+        self.packages = 0
+        self.current = ""
+        self.width = 0
+
+    def update(self, pip_line: str) -> None:
+        words = pip_line.split()
+        if len(words) > 1 and words[0] == "Collecting":
+            self.packages += 1
+            self.current = words[1]
+        elif pip_line.startswith("Installing collected packages"):
+            self.current = "(installing)"
+        elapsed = int(time.monotonic() - self.started)
+        plural = "" if self.packages == 1 else "s"
+        status = (
+            f"    {elapsed // 60}:{elapsed % 60:02d}  {self.packages} package{plural}"
+        )
+        if self.current:
+            status += f", {self.current}"
+        status = status[:78]
+        if self.tty:
+            print("\r" + status.ljust(self.width), end="", file=sys.stderr, flush=True)
+            self.width = len(status)
+        elif time.monotonic() - self.last_line >= 30:
+            print(status, file=sys.stderr, flush=True)
+            self.last_line = time.monotonic()
+
+    def interrupt(self) -> None:
+        """End the status line before other output."""
+        if self.tty and self.width:
+            print(file=sys.stderr, flush=True)
+            self.width = 0
+
+
 def run_pip(python: Path, args: list[str], log_path: Path) -> None:
     """Run `python -m pip install <args>`, logging everything, echoing only errors.
 
@@ -98,11 +152,16 @@ def run_pip(python: Path, args: list[str], log_path: Path) -> None:
             errors="replace",
         )
         assert process.stdout is not None
+        progress = PipProgress()
         for line in process.stdout:
             log.write(line)
             if line.startswith("ERROR"):
+                progress.interrupt()
                 print(f"    {line.rstrip()}", file=sys.stderr, flush=True)
+            else:
+                progress.update(line)
         returncode = process.wait()
+        progress.interrupt()
     if returncode != 0:
         tail = log_path.read_text(encoding="utf-8", errors="replace").splitlines()[-30:]
         say(f"pip failed (exit {returncode}); last lines of {log_path}:")
@@ -132,6 +191,9 @@ def ensure_venv(extras: list[str]) -> Path:
         create_venv()
     if stamp_matches(extras):
         return python
+    # Keep what an earlier run installed: the demo asking for `host` after the
+    # tests installed `test,host` must not leave a stamp that only says `host`.
+    extras = sorted(set(extras) | recorded_extras())
 
     log_path = VENV_DIR / "bootstrap-pip.log"
     say(f"installing dependencies (pip output: {log_path.relative_to(REPO_ROOT)})")
@@ -139,9 +201,8 @@ def ensure_venv(extras: list[str]) -> Path:
     run_pip(python, [TORCH_REQUIREMENT], log_path)
     spec = f".[{','.join(extras)}]" if extras else "."
     if "host" in extras:
-        say(
-            "installing open-webui 0.12.4 and test tools (2/2), this takes 3-4 minutes..."
-        )
+        tools = " and test tools" if "test" in extras else ""
+        say(f"installing open-webui 0.12.4{tools} (2/2), this takes 3-4 minutes...")
     else:
         say(f"installing the project with {spec} (2/2)...")
     run_pip(python, ["-e", spec], log_path)

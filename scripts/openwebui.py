@@ -175,6 +175,7 @@ def start_openwebui(
     env: dict[str, str] | None = None,
     log_path: Path | str | None = None,
     timeout: float = HEALTH_TIMEOUT,
+    progress: Callable[[float], None] | None = None,
 ) -> OpenWebUIProcess:
     """Start `open-webui serve` on 127.0.0.1 and wait until `/health` answers 200.
 
@@ -183,6 +184,8 @@ def start_openwebui(
     override the defaults (`OFFLINE_ENV`...). The server's output goes to `log_path`
     (default: `server.log` beside the data dir). Raises `OpenWebUIStartError` with
     the last 40 log lines if the process dies or is not healthy within `timeout`.
+    `progress(seconds_waited)` is called between health checks (the demo's
+    progress line); an exception from it (Ctrl-C) stops the server and propagates.
     """
     port = port or free_port()
     owned: list[Path] = []
@@ -215,7 +218,7 @@ def start_openwebui(
     )
     server = OpenWebUIProcess(process, port, data_dir, log_path, 0.0, log_file, owned)
     try:
-        wait_for_health(server, timeout)
+        wait_for_health(server, timeout, progress)
     except BaseException:
         server.stop()
         raise
@@ -223,10 +226,17 @@ def start_openwebui(
     return server
 
 
-def wait_for_health(server: OpenWebUIProcess, timeout: float) -> None:
+def wait_for_health(
+    server: OpenWebUIProcess,
+    timeout: float,
+    progress: Callable[[float], None] | None = None,
+) -> None:
     """Poll `/health` until 200; fail early if the process exits."""
-    deadline = time.monotonic() + timeout
+    started = time.monotonic()
+    deadline = started + timeout
     while time.monotonic() < deadline:
+        if progress is not None:
+            progress(time.monotonic() - started)
         if not server.running():
             raise OpenWebUIStartError(
                 f"open-webui exited with code {server.process.returncode} during startup; "

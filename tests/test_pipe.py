@@ -1,6 +1,7 @@
 """The built pipe, called as Open WebUI calls it, against a real OpenAI-like server."""
 
 import asyncio
+import json
 import time
 
 import pytest
@@ -337,3 +338,16 @@ async def test_stopping_a_stream_closes_the_upstream_connection(host, upstream):
     await result.aclose()
     record = await upstream.wait_for(lambda r: r.disconnected, timeout=3)
     assert record.key == ALICE
+
+
+async def test_text_received_before_a_cut_reaches_a_slow_reader(host):
+    """Open WebUI may be busy when the cut arrives: buffered text must still come first."""
+    text = "tell me a long story [[chunks:8]] [[delay:0.02]] [[fault:cut after=4]]"
+    result = await host.call(api_body("gpt-4o", text, stream=True),
+                             user_valves={"OPENAI_API_KEY": ALICE})
+    items = [await result.__anext__()]
+    await asyncio.sleep(0.5)  # the rest and the cut land while the reader is paused
+    items += [item async for item in result]
+    chunks = [json.loads(i[5:]) if isinstance(i, str) else i for i in items]
+    assert text_of(chunks) == "".join(answer_chunks(text)[:4])
+    assert "cut off" in errors_of(chunks)[0]

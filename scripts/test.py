@@ -1,7 +1,8 @@
 """The test command: `python3 scripts/test.py [pytest args]`.
 
 Makes sure `.venv` holds the project with its `test` and `host` extras (the host is
-a real Open WebUI 0.12.4, started once per session by the e2e tests), then replaces
+a real Open WebUI 0.12.4, started once per session by the e2e tests) and that
+Debian's Chromium is there for the browser test, then replaces
 this process with `<venv>/bin/python -m pytest`. Without arguments it runs the
 whole `tests/` tree quietly; any arguments are handed to pytest unchanged.
 Runs from the repository root so pytest finds pyproject.toml's settings.
@@ -10,6 +11,8 @@ Runs from the repository root so pytest finds pyproject.toml's settings.
 from __future__ import annotations
 
 import os
+import shutil
+import subprocess
 import sys
 from pathlib import Path
 
@@ -18,10 +21,33 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bootstrap import REPO_ROOT, ensure_venv  # noqa: E402
 
 DEFAULT_ARGS = ["-q", "tests"]
+# The browser test drives Debian's Chromium; Playwright's own download fails offline.
+CHROMIUM = Path(os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium"))
+
+
+def ensure_chromium() -> None:
+    """Install Debian's Chromium for the browser test when missing and possible.
+
+    Without it (not root, no apt-get, no network to Debian's mirror) the browser
+    test skips and says why; every other test still runs.
+    """
+    if CHROMIUM.exists() or os.geteuid() != 0 or not shutil.which("apt-get"):
+        return
+    print("[test] installing Debian's chromium for the browser test...", flush=True)
+    quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.STDOUT}
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    for command in (
+        ["apt-get", "update", "-q"],
+        ["apt-get", "install", "-y", "-q", "--no-install-recommends", "chromium"],
+    ):
+        if subprocess.run(command, env=env, **quiet).returncode != 0:
+            print(f"[test] {' '.join(command)} failed: the browser test will skip")
+            return
 
 
 def main(argv: list[str]) -> None:
     python = ensure_venv(["test", "host"])
+    ensure_chromium()
     os.chdir(REPO_ROOT)
     args = argv or DEFAULT_ARGS
     sys.stdout.flush()

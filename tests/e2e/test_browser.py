@@ -15,7 +15,7 @@ One test walks through what people do, in the page, in order:
    `OPENAI/gpt-4o-mini` in the model selector and sets their own key with the Valves
    knob beside the message box; the key field is masked;
 5. sends a message and watches the answer stream in, then the pipe's usage status
-   line ("19 in · 13 out · 4 tok/s · $0.0000"), with numbers matching what the
+   line ("19 in · 13 out · 4 tok/s · <$0.0001"), with numbers matching what the
    upstream reported and the request sent with the user's own key;
 6. with a wrong key the same user sees the pipe's readable error (401, and where to
    fix OPENAI_API_KEY), and no part of any key is in the page.
@@ -115,7 +115,7 @@ RETRY_PROMPT = "Is my new key any better?"
 # Seconds between the fake upstream's streamed chunks: long enough to see the answer
 # grow in the page (13 chunks, about 4 s), short enough to keep the test quick.
 STREAM_PACE = 0.3
-USAGE_LINE = re.compile(r"^\d[\d,]* in · \d[\d,]* out · \d[\d,]* tok/s · \$\d+\.\d+$")
+USAGE_LINE = re.compile(r"^\d[\d,]* in · \d[\d,]* out · \d[\d,]* tok/s · (?:<?\$\d+(?:\.\d+)?)$")
 
 
 # --------------------------------------------------------------------------------------

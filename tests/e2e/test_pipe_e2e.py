@@ -702,3 +702,45 @@ def test_health_answers_during_a_slow_stream(
 def test_no_key_in_the_log(openwebui: Host, world: World):
     log = openwebui.log_text()
     assert not key_pieces(log), sorted(key_pieces(log))
+
+
+# --------------------------------------------------------------------------------------
+# Reasoning and tools as the web page shows them
+# --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("field", ["reasoning_content", "reasoning", "think"])
+def test_reasoning_shows_as_a_thought_block(pipe: InstalledPipe, world: World, field: str):
+    """Whichever way the upstream sends reasoning, the page shows it apart from the answer."""
+    from tests.providers import MINIMAX, ProviderServer
+
+    model = "MiniMax-M2" if field == "think" else "deepseek-reasoner"
+    prompt = f"{tag()} why is the sky blue"
+    server = (
+        ProviderServer(MINIMAX, keys=(ADMIN_KEY,))
+        if field == "think"
+        else FakeOpenAI(keys=(ADMIN_KEY,), models=[model], strict=False, reasoning_field=field)
+    )
+    with server:
+        use(pipe, server, MODEL_ALLOWLIST=model, ALLOW_GLOBAL_KEY_FALLBACK=True)
+        world.admin.models()  # Open WebUI chats only with models from its last listing
+        turn = world.admin.chat_web(pipe.model(model), prompt, background_tasks={})
+    assert turn.error is None, turn.error_text
+    assert turn.content == expected(prompt)
+    assert "Thinking about" in turn.reasoning and "Thinking about" not in turn.content
+    assert turn.usage and turn.usage.get("output_tokens")
+
+
+def test_reasoning_model_tool_call_round_trip(pipe: InstalledPipe, world: World):
+    """gpt-5.2 with Open WebUI's tools: the call runs and the model answers after it."""
+    use(pipe, world.think_up)
+    world.think_up.clear()
+    label = tag()
+    prompt = f"{label} what time is it? [[tool:get_current_timestamp]]"
+    world.alice.models()
+    turn = world.alice.chat_web(pipe.model("gpt-5.2"), prompt, background_tasks={})
+    assert turn.error is None, turn.error_text
+    assert "Tool said:" in turn.content
+    records = chat_records(world.think_up)
+    assert [r.body["messages"][-1]["role"] for r in records] == ["user", "tool"]
+    assert all(r.key == ALICE_KEY and r.body["reasoning_effort"] == "none" for r in records)

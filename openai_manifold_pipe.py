@@ -45,6 +45,7 @@ import random
 import re
 import ssl
 import time
+import urllib.request
 import weakref
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
@@ -53,7 +54,7 @@ from dataclasses import dataclass, field
 from datetime import timezone
 from email.utils import parsedate_to_datetime
 from http import HTTPStatus
-from urllib.parse import quote, urlsplit
+from urllib.parse import SplitResult, quote, unquote, urlsplit
 
 import aiohttp
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -685,9 +686,12 @@ class Listing:
 class ModelCache:
     """Model lists per (base URL, key), each fetched at most once per TTL.
 
-    Keys are stored as digests: the cache never holds a key in clear. Concurrent
-    listings of one endpoint share one fetch, run as its own task so that a
-    listing abandoned by its caller still completes for the others.
+    Once an endpoint has answered, a listing never waits for it again: an
+    expired list is served while a refresh runs in the background, and kept if
+    the refresh fails. Only the very first listing of an endpoint waits, for
+    at most the listing timeout. Concurrent listings share one fetch, run as
+    its own task so a listing abandoned by its caller still completes for the
+    others. Keys are stored as digests, never in clear.
     """
 
     def __init__(self) -> None:
@@ -710,7 +714,14 @@ class ModelCache:
             task = asyncio.ensure_future(self._refresh(slot, fetch))
             self._pending[slot] = task
             task.add_done_callback(lambda _: self._pending.pop(slot, None))
+        if listing and listing.models is not None:
+            return listing
         return await asyncio.shield(task)
+
+    def close(self) -> None:
+        """Stop refreshes still running, for an orderly shutdown."""
+        for task in list(self._pending.values()):
+            task.cancel()
 
     async def _refresh(
         self, slot: tuple[str, str], fetch: Callable[[], Awaitable[list[dict]]]
@@ -818,6 +829,7 @@ class Progress:
     """What a chat has shown so far, for its status line and usage summary."""
 
     started: float = field(default_factory=time.monotonic)
+    responded: bool = False
     first_output: float | None = None
     usage: dict | None = None
     failed: bool = False
@@ -915,6 +927,9 @@ async def _relay_events(
             if done or event == DONE:
                 done = True
                 continue
+            if progress.first_output and _plain_delta(event):
+                yield "data: " + event
+                continue
             for chunk, text in _parse_event(event, url):
                 if chunk.get("error"):  # OpenRouter sends it with `choices` too
                     raise PipeError(
@@ -963,6 +978,31 @@ def _received_before_the_cut(content: aiohttp.StreamReader) -> bytes:
     """
     buffered = b"".join(getattr(content, "_buffer", None) or ())
     return buffered[getattr(content, "_buffer_offset", 0) :]
+
+
+def _plain_delta(event: str) -> bool:
+    """A mid-answer chunk holding nothing the pipe acts on, forwarded unparsed.
+
+    Most of a stream is such chunks, and decoding each only to forward its text
+    unchanged was the pipe's main cost per chunk. Errors, usage, finish reasons,
+    multi-line data and anything not shaped like one JSON object are parsed.
+    (A quote inside a JSON string is escaped, so `"usage"` cannot occur there.)
+    """
+    return (
+        event[:1] == "{"
+        and event[-1:] == "}"
+        and "\n" not in event
+        and '"error"' not in event
+        and _only_nulls(event, '"finish_reason"')
+        and _only_nulls(event, '"usage"')
+    )
+
+
+def _only_nulls(event: str, name: str) -> bool:
+    count = event.count(name)
+    return not count or count == (
+        event.count(name + ":null") + event.count(name + ": null")
+    )
 
 
 def _parse_event(event: str, url: str) -> list[tuple[dict, str]]:
@@ -1111,11 +1151,23 @@ class StatusLine:
         if self._shown:
             await self.show("", done=True)
 
-    async def thinking(self, started: float) -> None:
-        """`Thinking... 5 s`, once a second, until the caller cancels it."""
+    async def while_silent(
+        self, progress: Progress, model: str, reasoning: bool
+    ) -> None:
+        """Once a second until the answer starts: what the wait is, and how long.
+
+        Nothing is shown in the first second, so a quick answer costs no status
+        event (each is a socket.io emit and a database write in Open WebUI).
+        """
         while True:
             await asyncio.sleep(1)
-            await self.show(f"Thinking... {time.monotonic() - started:.0f} s")
+            if progress.first_output:
+                return
+            seconds = f"{time.monotonic() - progress.started:.0f} s"
+            if not progress.responded:
+                await self.show(f"Waiting for {model}... {seconds}")
+            elif reasoning:
+                await self.show(f"Thinking... {seconds}")
 
     async def retrying(self, seconds: float, reason: str) -> None:
         """One line per retry, so the user sees why the answer is late."""
@@ -1160,6 +1212,7 @@ class Transport:
         self._session: aiohttp.ClientSession | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._finalizer: weakref.finalize | None = None
+        self._proxies: dict[tuple[str, str | None], dict] = {}
 
     def session(self) -> aiohttp.ClientSession:
         loop = asyncio.get_running_loop()
@@ -1170,7 +1223,7 @@ class Transport:
             session = aiohttp.ClientSession(
                 connector=aiohttp.TCPConnector(limit=0, ttl_dns_cache=300),
                 cookie_jar=aiohttp.DummyCookieJar(),
-                trust_env=True,
+                trust_env=False,  # proxies come from _proxy(), netrc never
             )
             self._session, self._loop = session, loop
             self._finalizer = weakref.finalize(self, _close_soon, session, loop)
@@ -1183,12 +1236,31 @@ class Transport:
             await self._session.close()
         self._session = self._loop = self._finalizer = None
 
+    def _proxy(self, url: str) -> dict:
+        """HTTP(S)_PROXY and NO_PROXY for a URL, worked out once per scheme and host.
+
+        aiohttp's trust_env reads them (and ~/.netrc) on every request through a
+        thread pool; once is enough, and a netrc entry could clash with the key.
+        """
+        parts = urlsplit(url)
+        slot = (parts.scheme, parts.hostname)
+        if slot not in self._proxies:
+            self._proxies[slot] = _env_proxy(parts)
+        return self._proxies[slot]
+
     async def list_models(self, url: str, headers: dict[str, str]) -> object:
         """GET <base>/models as JSON, in at most LISTING_TIMEOUT seconds."""
-        timeout = aiohttp.ClientTimeout(total=LISTING_TIMEOUT)
+        # aiohttp rounds timeouts of 5 s and more up to a whole second by default.
+        timeout = aiohttp.ClientTimeout(
+            total=LISTING_TIMEOUT, ceil_threshold=LISTING_TIMEOUT + 1
+        )
         try:
             async with self.session().get(
-                url, headers=headers, timeout=timeout, allow_redirects=False
+                url,
+                headers=headers,
+                timeout=timeout,
+                allow_redirects=False,
+                **self._proxy(url),
             ) as response:
                 if response.status != 200:
                     text = await _read_error(response)
@@ -1243,6 +1315,7 @@ class Transport:
                     headers=headers,
                     timeout=client_timeout,
                     allow_redirects=False,
+                    **self._proxy(url),
                 )
             except (aiohttp.ClientConnectionError, asyncio.TimeoutError) as exc:
                 message = describe_exception(exc, url=url, timeout=timeout)
@@ -1290,6 +1363,26 @@ def _transient(exc: BaseException) -> bool:
             aiohttp.ClientSSLError,
         ),
     )
+
+
+def _env_proxy(parts: SplitResult) -> dict:
+    """aiohttp's proxy arguments for a URL from the environment, or none."""
+    host = parts.hostname or ""
+    proxy = urllib.request.getproxies().get(parts.scheme)
+    if not proxy or urllib.request.proxy_bypass(host):
+        return {}
+    proxy_parts = urlsplit(proxy)
+    if not proxy_parts.username:
+        return {"proxy": proxy}
+    netloc = proxy_parts.hostname or ""
+    if proxy_parts.port:
+        netloc += f":{proxy_parts.port}"
+    return {
+        "proxy": proxy_parts._replace(netloc=netloc).geturl(),
+        "proxy_auth": aiohttp.BasicAuth(
+            unquote(proxy_parts.username), unquote(proxy_parts.password or "")
+        ),
+    }
 
 
 _closing: set[asyncio.Task] = set()
@@ -1988,6 +2081,7 @@ class Pipe:
         __user__: dict | None = None,
         __event_emitter__=None,
         __task__: str | None = None,
+        __metadata__: dict | None = None,
     ) -> dict | AsyncIterator[str | dict]:
         """Answer one chat: an async generator of chunks when streaming, else a dict."""
         valves = self.valves
@@ -2000,7 +2094,9 @@ class Pipe:
         except PipeError as error:
             return _failure(error.message, stream)
         redact = Redactor([key, valves.OPENAI_API_KEY])
-        status = StatusLine(None if __task__ else __event_emitter__, redact)
+        status = StatusLine(
+            _status_emitter(__event_emitter__, __task__, __metadata__), redact
+        )
         endpoint = _endpoint(valves)
         refused = self._refused.get((endpoint.base, model), frozenset())
         payload = build_payload(
@@ -2026,6 +2122,7 @@ class Pipe:
 
     async def close(self) -> None:
         """Close the connection pool; for embedders and tests, Open WebUI never calls it."""
+        self._models.close()
         await self._transport.close()
 
     async def _listing(self, valves: Valves, endpoint: Endpoint) -> Listing:
@@ -2090,12 +2187,12 @@ class _Chat:
 
     async def stream(self) -> AsyncIterator[str | dict]:
         progress = Progress()
-        thinking = self._think_aloud(progress)
+        ticker = self._tick_while_silent(progress)
         try:
-            await self.status.show(f"Waiting for {self.model}...")
             response = None
             try:
                 response = await self._open()
+                progress.responded = True
             except PipeError as error:
                 progress.failed = True
                 yield error_chunk(self._failed(error.message))
@@ -2114,18 +2211,18 @@ class _Chat:
                 async with aclosing(items):
                     async for item in items:
                         yield item
-                        if thinking is not None and progress.first_output:
-                            thinking.cancel()
-                            thinking = None
+                        if ticker is not None and progress.first_output:
+                            ticker.cancel()
+                            ticker = None
                             await self.status.clear()
         finally:
-            if thinking is not None:
-                thinking.cancel()
+            if ticker is not None:
+                ticker.cancel()
         await self._summarize(progress)
 
     async def complete(self) -> dict:
         progress = Progress()
-        await self.status.show(f"Waiting for {self.model}...")
+        ticker = self._tick_while_silent(progress)
         try:
             result = await read_completion(
                 await self._open(), url=self.url, timeout=self.valves.REQUEST_TIMEOUT
@@ -2137,14 +2234,19 @@ class _Chat:
         except Exception as exc:
             progress.failed = True
             result = error_completion(self._failed(_unexpected(exc, self.url)))
+        finally:
+            if ticker is not None:
+                ticker.cancel()
         await self._summarize(progress)
         return result
 
-    def _think_aloud(self, progress: Progress) -> asyncio.Task | None:
-        """For reasoning models, which often stream nothing while they think."""
-        if not self.status.visible or reasoning_family(self.model) is None:
+    def _tick_while_silent(self, progress: Progress) -> asyncio.Task | None:
+        if not self.status.visible:
             return None
-        return asyncio.ensure_future(self.status.thinking(progress.started))
+        reasoning = reasoning_family(self.model) is not None
+        return asyncio.ensure_future(
+            self.status.while_silent(progress, self.model, reasoning)
+        )
 
     async def _summarize(self, progress: Progress) -> None:
         """The usage line shown with the answer, or no line at all."""
@@ -2227,6 +2329,18 @@ def _offer(listing: Listing, valves: Valves, endpoint: Endpoint) -> list[dict]:
 def _display_name(model: dict, names: Counter) -> str:
     name = model.get("name")
     return name if name and names[name] == 1 else model["id"]
+
+
+def _status_emitter(emitter, task: str | None, metadata: dict | None):
+    """The emitter when there is a message to show status on, else None.
+
+    Background tasks have no message; nor has a chat on the API path (no
+    message id), where each status event would still cost Open WebUI a
+    socket.io emit and a database write.
+    """
+    if task or (metadata is not None and not metadata.get("message_id")):
+        return None
+    return emitter
 
 
 def _endpoint(valves: Valves) -> Endpoint:

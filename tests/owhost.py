@@ -141,6 +141,7 @@ class Host:
         user_valves: dict | None = None,
         emitter=None,
         task: str | None = None,
+        metadata: dict | None = None,
     ):
         """`generate_function_chat_completion` up to the pipe's return value."""
         self._refresh_valves()
@@ -155,7 +156,10 @@ class Host:
             "__chat_id__": "",
             "__session_id__": None,
             "__message_id__": None,
-            "__metadata__": {},
+            # The web path's message ids; the API path has None there.
+            "__metadata__": metadata
+            if metadata is not None
+            else {"chat_id": "chat-1", "message_id": "message-1", "session_id": "s1"},
             "__files__": [],
             "__tools__": {},
             "__request__": None,

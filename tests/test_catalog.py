@@ -137,11 +137,16 @@ async def test_cache_reuses_within_ttl_and_serves_last_good():
     first = await cache.get("http://x/v1", "k", 300, good)
     again = await cache.get("http://x/v1", "k", 300, bad)
     assert first.models == again.models == listed("gpt-4o") and calls == ["good"]
+    # Expired: the last good list is served at once while a refresh runs.
     stale = await cache.get("http://x/v1", "k", 0, bad)
-    assert stale.models == listed("gpt-4o") and stale.problem == "down"
+    assert stale is first and calls == ["good"]
+    await asyncio.sleep(0)
+    assert calls == ["good", "bad"]
+    kept = await cache.get("http://x/v1", "k", 300, good)
+    assert kept.models == listed("gpt-4o") and kept.problem == "down"
+    # With no good list yet, a listing waits for the fetch.
     other_key = await cache.get("http://x/v1", "k2", 300, bad)
     assert other_key.models is None and other_key.problem == "down"
-    assert calls == ["good", "bad", "bad"]
     # A failure is remembered for the TTL too: a dead endpoint costs once per TTL.
     assert (await cache.get("http://x/v1", "k2", 300, good)).problem == "down"
     assert calls == ["good", "bad", "bad"]

@@ -42,42 +42,62 @@ def recorder():
     return events, emit
 
 
-async def test_stream_shows_waiting_then_summary_with_cost(host):
+async def test_quick_answer_shows_only_the_summary_with_cost(host):
+    """No status event before the first token: each costs Open WebUI a socket emit."""
     events, emit = recorder()
     chunks = await host.stream(api_body("gpt-4o", "hello", stream=True),
                                user_valves={"OPENAI_API_KEY": ALICE}, emitter=emit)
     assert text_of(chunks) == answer_text("hello")
+    [event] = events
+    assert event["data"]["done"] and " in · " in event["data"]["description"]
+    assert "$" in event["data"]["description"]
+
+
+async def test_slow_upstream_shows_waiting_with_elapsed_time(host, upstream):
+    upstream.add_fault("delay_headers", seconds=2.3)
+    events, emit = recorder()
+    await host.stream(api_body("gpt-4o", "hello", stream=True),
+                      user_valves={"OPENAI_API_KEY": ALICE}, emitter=emit)
     descriptions = [e["data"]["description"] for e in events]
-    assert descriptions[0] == "Waiting for gpt-4o..."
-    last = events[-1]["data"]
-    assert last["done"] and " in · " in last["description"] and "$" in last["description"]
+    assert descriptions[:2] == ["Waiting for gpt-4o... 1 s", "Waiting for gpt-4o... 2 s"]
+    assert events[-1]["data"]["done"] and " out" in descriptions[-1]
+
+
+async def test_api_path_chats_emit_no_status(host):
+    """No message to show it on: Open WebUI would still pay for each event."""
+    events, emit = recorder()
+    await host.stream(api_body("gpt-4o", "hello", stream=True),
+                      user_valves={"OPENAI_API_KEY": ALICE}, emitter=emit,
+                      metadata={"chat_id": None, "message_id": None})
+    assert events == []
 
 
 async def test_summary_can_be_turned_off(host):
     host.saved_valves["SHOW_USAGE_SUMMARY"] = False
     events, emit = recorder()
-    await host.call(api_body("gpt-4o", "hello", stream=False),
-                    user_valves={"OPENAI_API_KEY": ALICE}, emitter=emit)
-    assert all(" out" not in e["data"]["description"] for e in events)
-    assert events[-1]["data"]["done"]
+    answer = await host.call(api_body("gpt-4o", "hello", stream=False),
+                             user_valves={"OPENAI_API_KEY": ALICE}, emitter=emit)
+    assert answer["usage"] and events == []
 
 
 async def test_reasoning_model_thinks_aloud_while_silent(host, upstream):
-    upstream.add_fault("delay_headers", seconds=2.3)
+    upstream.add_fault("stall", after=0, seconds=2.3)
     events, emit = recorder()
     chunks = await host.stream(api_body("o3", "think", stream=True),
                                user_valves={"OPENAI_API_KEY": ALICE}, emitter=emit)
     assert text_of(chunks) == answer_text("think")
-    thinking = [e["data"]["description"] for e in events if "Thinking" in e["data"]["description"]]
-    assert thinking[:2] == ["Thinking... 1 s", "Thinking... 2 s"]
-    assert "reasoning" in events[-1]["data"]["description"]
+    descriptions = [e["data"]["description"] for e in events]
+    assert descriptions[:2] == ["Thinking... 1 s", "Thinking... 2 s"]
+    assert "reasoning" in descriptions[-1]
 
 
-async def test_failure_closes_the_status_line(host):
+async def test_failure_closes_the_status_line(host, upstream):
+    host.saved_valves["MAX_RETRIES"] = 1
+    upstream.add_fault("status", code=503, headers={"retry-after-ms": "10"}, times=2)
     events, emit = recorder()
     chunks = await host.stream(api_body("gpt-4o", "hi", stream=True),
-                               user_valves={"OPENAI_API_KEY": "sk-wrong-wrong-wrong-1234"}, emitter=emit)
-    assert errors_of(chunks)
+                               user_valves={"OPENAI_API_KEY": ALICE}, emitter=emit)
+    assert errors_of(chunks) and "Retrying" in events[0]["data"]["description"]
     assert events[-1]["data"] == {"description": "", "done": True, "hidden": True}
 
 

@@ -134,9 +134,12 @@ class Listing:
 class ModelCache:
     """Model lists per (base URL, key), each fetched at most once per TTL.
 
-    Keys are stored as digests: the cache never holds a key in clear. Concurrent
-    listings of one endpoint share one fetch, run as its own task so that a
-    listing abandoned by its caller still completes for the others.
+    Once an endpoint has answered, a listing never waits for it again: an
+    expired list is served while a refresh runs in the background, and kept if
+    the refresh fails. Only the very first listing of an endpoint waits, for
+    at most the listing timeout. Concurrent listings share one fetch, run as
+    its own task so a listing abandoned by its caller still completes for the
+    others. Keys are stored as digests, never in clear.
     """
 
     def __init__(self) -> None:
@@ -159,7 +162,14 @@ class ModelCache:
             task = asyncio.ensure_future(self._refresh(slot, fetch))
             self._pending[slot] = task
             task.add_done_callback(lambda _: self._pending.pop(slot, None))
+        if listing and listing.models is not None:
+            return listing
         return await asyncio.shield(task)
+
+    def close(self) -> None:
+        """Stop refreshes still running, for an orderly shutdown."""
+        for task in list(self._pending.values()):
+            task.cancel()
 
     async def _refresh(
         self, slot: tuple[str, str], fetch: Callable[[], Awaitable[list[dict]]]

@@ -28,6 +28,7 @@ class Progress:
     """What a chat has shown so far, for its status line and usage summary."""
 
     started: float = field(default_factory=time.monotonic)
+    responded: bool = False
     first_output: float | None = None
     usage: dict | None = None
     failed: bool = False
@@ -125,6 +126,9 @@ async def _relay_events(
             if done or event == DONE:
                 done = True
                 continue
+            if progress.first_output and _plain_delta(event):
+                yield "data: " + event
+                continue
             for chunk, text in _parse_event(event, url):
                 if chunk.get("error"):  # OpenRouter sends it with `choices` too
                     raise PipeError(
@@ -173,6 +177,31 @@ def _received_before_the_cut(content: aiohttp.StreamReader) -> bytes:
     """
     buffered = b"".join(getattr(content, "_buffer", None) or ())
     return buffered[getattr(content, "_buffer_offset", 0) :]
+
+
+def _plain_delta(event: str) -> bool:
+    """A mid-answer chunk holding nothing the pipe acts on, forwarded unparsed.
+
+    Most of a stream is such chunks, and decoding each only to forward its text
+    unchanged was the pipe's main cost per chunk. Errors, usage, finish reasons,
+    multi-line data and anything not shaped like one JSON object are parsed.
+    (A quote inside a JSON string is escaped, so `"usage"` cannot occur there.)
+    """
+    return (
+        event[:1] == "{"
+        and event[-1:] == "}"
+        and "\n" not in event
+        and '"error"' not in event
+        and _only_nulls(event, '"finish_reason"')
+        and _only_nulls(event, '"usage"')
+    )
+
+
+def _only_nulls(event: str, name: str) -> bool:
+    count = event.count(name)
+    return not count or count == (
+        event.count(name + ":null") + event.count(name + ": null")
+    )
 
 
 def _parse_event(event: str, url: str) -> list[tuple[dict, str]]:

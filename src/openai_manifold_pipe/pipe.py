@@ -95,6 +95,7 @@ class Pipe:
         __user__: dict | None = None,
         __event_emitter__=None,
         __task__: str | None = None,
+        __metadata__: dict | None = None,
     ) -> dict | AsyncIterator[str | dict]:
         """Answer one chat: an async generator of chunks when streaming, else a dict."""
         valves = self.valves
@@ -107,7 +108,9 @@ class Pipe:
         except PipeError as error:
             return _failure(error.message, stream)
         redact = Redactor([key, valves.OPENAI_API_KEY])
-        status = StatusLine(None if __task__ else __event_emitter__, redact)
+        status = StatusLine(
+            _status_emitter(__event_emitter__, __task__, __metadata__), redact
+        )
         endpoint = _endpoint(valves)
         refused = self._refused.get((endpoint.base, model), frozenset())
         payload = build_payload(
@@ -133,6 +136,7 @@ class Pipe:
 
     async def close(self) -> None:
         """Close the connection pool; for embedders and tests, Open WebUI never calls it."""
+        self._models.close()
         await self._transport.close()
 
     async def _listing(self, valves: Valves, endpoint: Endpoint) -> Listing:
@@ -197,12 +201,12 @@ class _Chat:
 
     async def stream(self) -> AsyncIterator[str | dict]:
         progress = Progress()
-        thinking = self._think_aloud(progress)
+        ticker = self._tick_while_silent(progress)
         try:
-            await self.status.show(f"Waiting for {self.model}...")
             response = None
             try:
                 response = await self._open()
+                progress.responded = True
             except PipeError as error:
                 progress.failed = True
                 yield error_chunk(self._failed(error.message))
@@ -221,18 +225,18 @@ class _Chat:
                 async with aclosing(items):
                     async for item in items:
                         yield item
-                        if thinking is not None and progress.first_output:
-                            thinking.cancel()
-                            thinking = None
+                        if ticker is not None and progress.first_output:
+                            ticker.cancel()
+                            ticker = None
                             await self.status.clear()
         finally:
-            if thinking is not None:
-                thinking.cancel()
+            if ticker is not None:
+                ticker.cancel()
         await self._summarize(progress)
 
     async def complete(self) -> dict:
         progress = Progress()
-        await self.status.show(f"Waiting for {self.model}...")
+        ticker = self._tick_while_silent(progress)
         try:
             result = await read_completion(
                 await self._open(), url=self.url, timeout=self.valves.REQUEST_TIMEOUT
@@ -244,14 +248,19 @@ class _Chat:
         except Exception as exc:
             progress.failed = True
             result = error_completion(self._failed(_unexpected(exc, self.url)))
+        finally:
+            if ticker is not None:
+                ticker.cancel()
         await self._summarize(progress)
         return result
 
-    def _think_aloud(self, progress: Progress) -> asyncio.Task | None:
-        """For reasoning models, which often stream nothing while they think."""
-        if not self.status.visible or reasoning_family(self.model) is None:
+    def _tick_while_silent(self, progress: Progress) -> asyncio.Task | None:
+        if not self.status.visible:
             return None
-        return asyncio.ensure_future(self.status.thinking(progress.started))
+        reasoning = reasoning_family(self.model) is not None
+        return asyncio.ensure_future(
+            self.status.while_silent(progress, self.model, reasoning)
+        )
 
     async def _summarize(self, progress: Progress) -> None:
         """The usage line shown with the answer, or no line at all."""
@@ -334,6 +343,18 @@ def _offer(listing: Listing, valves: Valves, endpoint: Endpoint) -> list[dict]:
 def _display_name(model: dict, names: Counter) -> str:
     name = model.get("name")
     return name if name and names[name] == 1 else model["id"]
+
+
+def _status_emitter(emitter, task: str | None, metadata: dict | None):
+    """The emitter when there is a message to show status on, else None.
+
+    Background tasks have no message; nor has a chat on the API path (no
+    message id), where each status event would still cost Open WebUI a
+    socket.io emit and a database write.
+    """
+    if task or (metadata is not None and not metadata.get("message_id")):
+        return None
+    return emitter
 
 
 def _endpoint(valves: Valves) -> Endpoint:

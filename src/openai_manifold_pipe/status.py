@@ -8,6 +8,7 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable
 
+from .chat import Progress
 from .redact import log
 
 Emitter = Callable[[dict], Awaitable[None]]
@@ -45,11 +46,23 @@ class StatusLine:
         if self._shown:
             await self.show("", done=True)
 
-    async def thinking(self, started: float) -> None:
-        """`Thinking... 5 s`, once a second, until the caller cancels it."""
+    async def while_silent(
+        self, progress: Progress, model: str, reasoning: bool
+    ) -> None:
+        """Once a second until the answer starts: what the wait is, and how long.
+
+        Nothing is shown in the first second, so a quick answer costs no status
+        event (each is a socket.io emit and a database write in Open WebUI).
+        """
         while True:
             await asyncio.sleep(1)
-            await self.show(f"Thinking... {time.monotonic() - started:.0f} s")
+            if progress.first_output:
+                return
+            seconds = f"{time.monotonic() - progress.started:.0f} s"
+            if not progress.responded:
+                await self.show(f"Waiting for {model}... {seconds}")
+            elif reasoning:
+                await self.show(f"Thinking... {seconds}")
 
     async def retrying(self, seconds: float, reason: str) -> None:
         """One line per retry, so the user sees why the answer is late."""

@@ -10,9 +10,11 @@ import asyncio
 import itertools
 import json
 import random
+import urllib.request
 import weakref
 from collections.abc import Awaitable, Callable
 from http import HTTPStatus
+from urllib.parse import SplitResult, unquote, urlsplit
 
 import aiohttp
 
@@ -57,6 +59,7 @@ class Transport:
         self._session: aiohttp.ClientSession | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._finalizer: weakref.finalize | None = None
+        self._proxies: dict[tuple[str, str | None], dict] = {}
 
     def session(self) -> aiohttp.ClientSession:
         loop = asyncio.get_running_loop()
@@ -67,7 +70,7 @@ class Transport:
             session = aiohttp.ClientSession(
                 connector=aiohttp.TCPConnector(limit=0, ttl_dns_cache=300),
                 cookie_jar=aiohttp.DummyCookieJar(),
-                trust_env=True,
+                trust_env=False,  # proxies come from _proxy(), netrc never
             )
             self._session, self._loop = session, loop
             self._finalizer = weakref.finalize(self, _close_soon, session, loop)
@@ -80,12 +83,31 @@ class Transport:
             await self._session.close()
         self._session = self._loop = self._finalizer = None
 
+    def _proxy(self, url: str) -> dict:
+        """HTTP(S)_PROXY and NO_PROXY for a URL, worked out once per scheme and host.
+
+        aiohttp's trust_env reads them (and ~/.netrc) on every request through a
+        thread pool; once is enough, and a netrc entry could clash with the key.
+        """
+        parts = urlsplit(url)
+        slot = (parts.scheme, parts.hostname)
+        if slot not in self._proxies:
+            self._proxies[slot] = _env_proxy(parts)
+        return self._proxies[slot]
+
     async def list_models(self, url: str, headers: dict[str, str]) -> object:
         """GET <base>/models as JSON, in at most LISTING_TIMEOUT seconds."""
-        timeout = aiohttp.ClientTimeout(total=LISTING_TIMEOUT)
+        # aiohttp rounds timeouts of 5 s and more up to a whole second by default.
+        timeout = aiohttp.ClientTimeout(
+            total=LISTING_TIMEOUT, ceil_threshold=LISTING_TIMEOUT + 1
+        )
         try:
             async with self.session().get(
-                url, headers=headers, timeout=timeout, allow_redirects=False
+                url,
+                headers=headers,
+                timeout=timeout,
+                allow_redirects=False,
+                **self._proxy(url),
             ) as response:
                 if response.status != 200:
                     text = await _read_error(response)
@@ -140,6 +162,7 @@ class Transport:
                     headers=headers,
                     timeout=client_timeout,
                     allow_redirects=False,
+                    **self._proxy(url),
                 )
             except (aiohttp.ClientConnectionError, asyncio.TimeoutError) as exc:
                 message = describe_exception(exc, url=url, timeout=timeout)
@@ -187,6 +210,26 @@ def _transient(exc: BaseException) -> bool:
             aiohttp.ClientSSLError,
         ),
     )
+
+
+def _env_proxy(parts: SplitResult) -> dict:
+    """aiohttp's proxy arguments for a URL from the environment, or none."""
+    host = parts.hostname or ""
+    proxy = urllib.request.getproxies().get(parts.scheme)
+    if not proxy or urllib.request.proxy_bypass(host):
+        return {}
+    proxy_parts = urlsplit(proxy)
+    if not proxy_parts.username:
+        return {"proxy": proxy}
+    netloc = proxy_parts.hostname or ""
+    if proxy_parts.port:
+        netloc += f":{proxy_parts.port}"
+    return {
+        "proxy": proxy_parts._replace(netloc=netloc).geturl(),
+        "proxy_auth": aiohttp.BasicAuth(
+            unquote(proxy_parts.username), unquote(proxy_parts.password or "")
+        ),
+    }
 
 
 _closing: set[asyncio.Task] = set()

@@ -2118,7 +2118,7 @@ class Pipe:
             status,
             redact,
         )
-        return chat.stream() if stream else await chat.complete()
+        return await chat.stream() if stream else await chat.complete()
 
     async def close(self) -> None:
         """Close the connection pool; for embedders and tests, Open WebUI never calls it."""
@@ -2186,38 +2186,60 @@ class _Chat:
         self.model = payload["model"]
 
     async def stream(self) -> AsyncIterator[str | dict]:
+        """Connect, then hand Open WebUI the stream to read.
+
+        Connecting before returning lets the request overlap Open WebUI's own
+        work between calling the pipe and reading its first chunk.
+        """
         progress = Progress()
         ticker = self._tick_while_silent(progress)
+        response = None
         try:
-            response = None
-            try:
-                response = await self._open()
-                progress.responded = True
-            except PipeError as error:
-                progress.failed = True
-                yield error_chunk(self._failed(error.message))
-            except Exception as exc:  # nothing may escape into Open WebUI's stream
-                progress.failed = True
-                yield error_chunk(self._failed(_unexpected(exc, self.url)))
-            if response is not None:
-                items = relay_stream(
-                    response,
-                    url=self.url,
-                    timeout=self.valves.REQUEST_TIMEOUT,
-                    redact=self.redact,
-                    progress=progress,
-                )
-                # aclosing: a stopped chat closes the upstream now, not at next GC.
-                async with aclosing(items):
-                    async for item in items:
-                        yield item
-                        if ticker is not None and progress.first_output:
-                            ticker.cancel()
-                            ticker = None
-                            await self.status.clear()
+            response = await self._open()
+        except PipeError as error:
+            message = error.message
+        except Exception as exc:  # nothing may escape into Open WebUI's stream
+            message = _unexpected(exc, self.url)
+        finally:
+            if response is None and ticker is not None:
+                ticker.cancel()
+        if response is None:
+            progress.failed = True
+            return self._failed_stream(self._failed(message), progress)
+        progress.responded = True
+        return self._relay(response, progress, ticker)
+
+    async def _relay(
+        self,
+        response: aiohttp.ClientResponse,
+        progress: Progress,
+        ticker: asyncio.Task | None,
+    ) -> AsyncIterator[str | dict]:
+        items = relay_stream(
+            response,
+            url=self.url,
+            timeout=self.valves.REQUEST_TIMEOUT,
+            redact=self.redact,
+            progress=progress,
+        )
+        try:
+            # aclosing: a stopped chat closes the upstream now, not at next GC.
+            async with aclosing(items):
+                async for item in items:
+                    yield item
+                    if ticker is not None and progress.first_output:
+                        ticker.cancel()
+                        ticker = None
+                        await self.status.clear()
         finally:
             if ticker is not None:
                 ticker.cancel()
+        await self._summarize(progress)
+
+    async def _failed_stream(
+        self, message: str, progress: Progress
+    ) -> AsyncIterator[dict]:
+        yield error_chunk(message)
         await self._summarize(progress)
 
     async def complete(self) -> dict:

@@ -36,6 +36,7 @@ required_open_webui_version: 0.12.4
 import asyncio
 import codecs
 import fnmatch
+import functools
 import hashlib
 import itertools
 import json
@@ -875,7 +876,6 @@ async def relay_stream(
     progress: Progress,
 ) -> AsyncIterator[str | dict]:
     """Forward an upstream stream; the connection is closed at once if the user stops."""
-    complete = False
     message = None
     try:
         if response.content_type == "application/json":
@@ -886,7 +886,6 @@ async def relay_stream(
         else:
             async for item in _relay_events(response, url, progress):
                 yield item
-        complete = True
     except PipeError as error:
         message = error.message
     except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
@@ -897,10 +896,9 @@ async def relay_stream(
             f"The answer from {host_of(url)} could not be read ({type(exc).__name__})."
         )
     finally:
-        if complete:
-            response.release()
-        else:
-            response.close()
+        # A body read to its end has already gone back to the pool; anything
+        # else (a stop, a failure) drops the connection instead of draining it.
+        response.close()
     if message is not None:
         progress.failed = True
         message = redact(message)
@@ -1033,10 +1031,10 @@ def _error_text(error: object) -> str:
     return str(error)
 
 
-def _not_a_stream(url: str) -> str:
+def _not_a_stream(url: str, what: str = "stream") -> str:
     return (
         f"{host_of(url)} answered with something that is not an OpenAI-compatible "
-        "stream (a web page?). Ask your admin to check OPENAI_API_BASE_URL: it "
+        f"{what} (a web page?). Ask your admin to check OPENAI_API_BASE_URL: it "
         "usually ends in /v1."
     )
 
@@ -1048,17 +1046,12 @@ async def read_completion(
 
     `timeout` is REQUEST_TIMEOUT, quoted when the body stops arriving.
     """
-    complete = False
     try:
         completion = await _read_json(response, url)
-        complete = True
     except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
         raise PipeError(describe_exception(exc, url=url, timeout=timeout)) from None
     finally:
-        if complete:
-            response.release()
-        else:
-            response.close()
+        response.close()  # as in relay_stream: a whole body is already released
     return _without_error(completion, url)
 
 
@@ -1086,7 +1079,7 @@ async def _read_json(response: aiohttp.ClientResponse, url: str) -> dict:
             ) from None
         data = None
     if not isinstance(data, dict):
-        raise PipeError(_not_a_stream(url).replace("stream", "answer", 1))
+        raise PipeError(_not_a_stream(url, "answer"))
     return data
 
 
@@ -1456,8 +1449,12 @@ _SNAPSHOT = re.compile(r"-\d{4}-\d{2}-\d{2}$")
 Prices = dict[str, tuple[float, float]]
 
 
+@functools.lru_cache(maxsize=8)
 def parse_prices(text: str) -> Prices:
-    """`model=in/out, ...` as a dict; raises ValueError naming the bad item."""
+    """`model=in/out, ...` as a dict; raises ValueError naming the bad item.
+
+    Cached: every answer's summary looks prices up in the same valve text.
+    """
     prices: Prices = {}
     for item in filter(str.strip, text.split(",")):
         match = _PRICE.fullmatch(item)
@@ -1961,7 +1958,7 @@ def build_payload(
     *,
     openai_api: bool,
     default_effort: str | None,
-    dropped: frozenset[str] = frozenset(),
+    dropped: Iterable[str] = (),
 ) -> dict:
     """The upstream request for one chat, shaped for the model and endpoint.
 
@@ -2098,13 +2095,12 @@ class Pipe:
             _status_emitter(__event_emitter__, __task__, __metadata__), redact
         )
         endpoint = _endpoint(valves)
-        refused = self._refused.get((endpoint.base, model), frozenset())
         payload = build_payload(
             body,
             model,
             openai_api=endpoint.openai_rules,
             default_effort=valves.REASONING_EFFORT,
-            dropped=frozenset(refused),
+            dropped=self._refused.get((endpoint.base, model), ()),
         )
         headers = endpoint.headers(key, organization=organization, project=project)
         chat = _Chat(
@@ -2306,7 +2302,7 @@ class _Chat:
                     "%s refused %s for %s: sending without",
                     host_of(self.url),
                     ", ".join(names),
-                    self.payload["model"],
+                    self.model,
                 )
                 remembered = self.refused.setdefault(
                     (self.endpoint.base, self.model), set()
@@ -2320,7 +2316,7 @@ class _Chat:
 
     def _failed(self, message: str) -> str:
         message = self.redact(message)
-        log.warning("chat with %s failed: %s", self.payload.get("model"), message)
+        log.warning("chat with %s failed: %s", self.model, message)
         return message
 
 

@@ -74,7 +74,6 @@ async def relay_stream(
     progress: Progress,
 ) -> AsyncIterator[str | dict]:
     """Forward an upstream stream; the connection is closed at once if the user stops."""
-    complete = False
     message = None
     try:
         if response.content_type == "application/json":
@@ -85,7 +84,6 @@ async def relay_stream(
         else:
             async for item in _relay_events(response, url, progress):
                 yield item
-        complete = True
     except PipeError as error:
         message = error.message
     except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
@@ -96,10 +94,9 @@ async def relay_stream(
             f"The answer from {host_of(url)} could not be read ({type(exc).__name__})."
         )
     finally:
-        if complete:
-            response.release()
-        else:
-            response.close()
+        # A body read to its end has already gone back to the pool; anything
+        # else (a stop, a failure) drops the connection instead of draining it.
+        response.close()
     if message is not None:
         progress.failed = True
         message = redact(message)
@@ -232,10 +229,10 @@ def _error_text(error: object) -> str:
     return str(error)
 
 
-def _not_a_stream(url: str) -> str:
+def _not_a_stream(url: str, what: str = "stream") -> str:
     return (
         f"{host_of(url)} answered with something that is not an OpenAI-compatible "
-        "stream (a web page?). Ask your admin to check OPENAI_API_BASE_URL: it "
+        f"{what} (a web page?). Ask your admin to check OPENAI_API_BASE_URL: it "
         "usually ends in /v1."
     )
 
@@ -247,17 +244,12 @@ async def read_completion(
 
     `timeout` is REQUEST_TIMEOUT, quoted when the body stops arriving.
     """
-    complete = False
     try:
         completion = await _read_json(response, url)
-        complete = True
     except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
         raise PipeError(describe_exception(exc, url=url, timeout=timeout)) from None
     finally:
-        if complete:
-            response.release()
-        else:
-            response.close()
+        response.close()  # as in relay_stream: a whole body is already released
     return _without_error(completion, url)
 
 
@@ -285,7 +277,7 @@ async def _read_json(response: aiohttp.ClientResponse, url: str) -> dict:
             ) from None
         data = None
     if not isinstance(data, dict):
-        raise PipeError(_not_a_stream(url).replace("stream", "answer", 1))
+        raise PipeError(_not_a_stream(url, "answer"))
     return data
 
 

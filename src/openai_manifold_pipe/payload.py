@@ -8,6 +8,7 @@ WebUI's internals, since many accept their own sampling parameters.
 """
 
 import re
+from collections.abc import Iterable
 
 from .errors import ErrorDetail
 from .reasoning import apply_reasoning_rules, normal_effort, reasoning_family
@@ -129,7 +130,7 @@ def build_payload(
     *,
     openai_api: bool,
     default_effort: str | None,
-    dropped: frozenset[str] = frozenset(),
+    dropped: Iterable[str] = (),
 ) -> dict:
     """The upstream request for one chat, shaped for the model and endpoint.
 

@@ -112,13 +112,12 @@ class Pipe:
             _status_emitter(__event_emitter__, __task__, __metadata__), redact
         )
         endpoint = _endpoint(valves)
-        refused = self._refused.get((endpoint.base, model), frozenset())
         payload = build_payload(
             body,
             model,
             openai_api=endpoint.openai_rules,
             default_effort=valves.REASONING_EFFORT,
-            dropped=frozenset(refused),
+            dropped=self._refused.get((endpoint.base, model), ()),
         )
         headers = endpoint.headers(key, organization=organization, project=project)
         chat = _Chat(
@@ -320,7 +319,7 @@ class _Chat:
                     "%s refused %s for %s: sending without",
                     host_of(self.url),
                     ", ".join(names),
-                    self.payload["model"],
+                    self.model,
                 )
                 remembered = self.refused.setdefault(
                     (self.endpoint.base, self.model), set()
@@ -334,7 +333,7 @@ class _Chat:
 
     def _failed(self, message: str) -> str:
         message = self.redact(message)
-        log.warning("chat with %s failed: %s", self.payload.get("model"), message)
+        log.warning("chat with %s failed: %s", self.model, message)
         return message
 
 

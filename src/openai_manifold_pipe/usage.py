@@ -7,6 +7,7 @@ version was released; admins on other prices change the valve.
 """
 
 import fnmatch
+import functools
 import re
 
 DEFAULT_PRICES = (
@@ -23,8 +24,12 @@ _SNAPSHOT = re.compile(r"-\d{4}-\d{2}-\d{2}$")
 Prices = dict[str, tuple[float, float]]
 
 
+@functools.lru_cache(maxsize=8)
 def parse_prices(text: str) -> Prices:
-    """`model=in/out, ...` as a dict; raises ValueError naming the bad item."""
+    """`model=in/out, ...` as a dict; raises ValueError naming the bad item.
+
+    Cached: every answer's summary looks prices up in the same valve text.
+    """
     prices: Prices = {}
     for item in filter(str.strip, text.split(",")):
         match = _PRICE.fullmatch(item)

@@ -8,6 +8,7 @@ Deselect with `-m "not bench"`.
 It fails only when the benchmark cannot measure: a non-zero exit, or a figure
 missing from the JSON it writes. Slow figures and missed targets (PASS/FAIL lines)
 are the benchmark's report, not a test failure: the machine is shared and noisy.
+The statistics the targets are judged by are pure functions, tested first.
 """
 
 from __future__ import annotations
@@ -19,7 +20,39 @@ from pathlib import Path
 
 import pytest
 
+from scripts.bench import Figure, longest_delays, paired_ratios
+
 ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_paired_ratios_pair_runs_made_back_to_back() -> None:
+    times = {"pipe": [22.0, None, 30.0], "builtin": [20.0, 21.0, 20.0]}
+    assert paired_ratios(times) == [1.1, 1.5]  # a failed run drops its pair
+    rates = {"pipe": [900.0, 1000.0], "builtin": [1000.0, 1000.0]}
+    # Throughput reads like times: above 1 when the pipe is slower.
+    assert paired_ratios(rates, "rate") == pytest.approx([1.111, 1.0], abs=1e-3)
+    assert paired_ratios(times, reference="minimal") == []
+
+
+def test_targets_judge_the_paired_ratio_when_there_is_one() -> None:
+    # Medians say 1.10 (fail); runs made back to back say 1.02 (pass).
+    figure = Figure("k", "label", "ms", builtin=20.0, pipe=22.0, paired=1.02)
+    assert figure.ratio == pytest.approx(1.1)
+    ok, detail = figure.verdict(1.05)
+    assert ok and "paired ratio 1.020" in detail
+    unpaired = Figure("k", "label", "ms", builtin=20.0, pipe=22.0)
+    assert unpaired.verdict(1.05)[0] is False
+
+
+def test_a_pause_in_one_window_is_not_blamed_a_stall_in_each_is() -> None:
+    def windows(*longest: float) -> list[dict]:
+        return [{"max_ms": value} for value in longest]
+
+    assert longest_delays(windows(2.0, 494.0)) == (494.0, 2.0)
+    assert longest_delays(windows(2.0, 494.0, 3.0)) == (494.0, 3.0)
+    assert longest_delays(windows(60.0, 55.0, 3.0)) == (60.0, 55.0)
+    assert longest_delays([{"max_ms": None}]) == (None, None)
+
 
 # Figures that need both sides (pipe and built-in connection) to be measured.
 COMPARED = [

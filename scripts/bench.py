@@ -143,6 +143,26 @@ class Pipe:
 
         return lines()
 '''
+# Loaded into Open WebUI's process (PYTHONPATH) to log its garbage-collection
+# pauses: a full collection of its large heap holds the event loop for about half a
+# second, which /health shows whichever side happens to be running (see `gc_pauses`).
+GC_PROBE = """import gc, sys, time
+
+_started = [0.0]
+
+
+def _pause(phase, info):
+    if phase == "start":
+        _started[0] = time.perf_counter()
+        return
+    ms = (time.perf_counter() - _started[0]) * 1000
+    if ms >= 20:
+        sys.stderr.write(f"bench-gc-pause gen{info['generation']} {ms:.0f} ms\\n")
+
+
+gc.callbacks.append(_pause)
+"""
+GC_PAUSE = re.compile(r"bench-gc-pause gen(\d) (\d+) ms")
 ADMIN_EMAIL = "bench-admin@example.com"
 ADMIN_PASSWORD = "pw-bench-admin-12345"
 
@@ -848,6 +868,7 @@ class Bench:
         self.timings: dict[str, float] = {}
         self.sample_failures: dict[str, int] = {}
         self.server = None
+        self.log_measured_from = 0
         self.upstream: UpstreamProcess | None = None
         self.prober: HealthProber | None = None
         self.blackhole: Blackhole | None = None
@@ -911,7 +932,13 @@ class Bench:
         self.say(
             f"upstream at {self.upstream.base_url} (pid {self.upstream.process.pid})"
         )
-        self.server = start_openwebui(log_path=self.log_dir / "openwebui-server.log")
+        probe = self.log_dir / "gc-probe"
+        probe.mkdir(parents=True, exist_ok=True)
+        (probe / "sitecustomize.py").write_text(GC_PROBE)
+        self.server = start_openwebui(
+            log_path=self.log_dir / "openwebui-server.log",
+            env={"PYTHONPATH": str(probe)},
+        )
         self.timings["openwebui_startup_s"] = self.server.startup_seconds
         self.say(
             f"Open WebUI at {self.server.base_url} (pid {self.server.pid}), "
@@ -935,6 +962,7 @@ class Bench:
         self.set_builtin(self.upstream.base_url, enabled=True)
         self.check_listed()
         self.prober = HealthProber(self.server.base_url, self.log_dir / "health.txt")
+        self.log_measured_from = (self.log_dir / "openwebui-server.log").stat().st_size
         self.timings["setup_s"] = time.monotonic() - t0
 
     def check_listed(self) -> None:
@@ -1059,6 +1087,7 @@ class Bench:
                         traceback.print_exc()
                     self.timings[f"phase_{name}_s"] = time.monotonic() - t0
                     self.say(f"phase {name}: {self.timings[f'phase_{name}_s']:.1f} s")
+                self.gc_pauses()
             finally:
                 self.raw["web_chat_creation_retries"] = self.web.retries
                 await self.web.close()
@@ -2173,6 +2202,30 @@ class Bench:
                 growth["pipe"],
                 ratio_kind="none",
                 note="" if n >= 1000 else f"scaled: {n} chats, not 1000",
+            )
+        )
+
+    def gc_pauses(self) -> None:
+        """Open WebUI's own collection pauses over the run, from the GC_PROBE lines.
+
+        Not a side's figure: a pause lands on whichever side happens to be running,
+        and explains a lone half-second /health delay in a table."""
+        with open(self.log_dir / "openwebui-server.log", "rb") as file:
+            file.seek(self.log_measured_from)  # not the start-up's collections
+            log = file.read().decode(errors="replace")
+        pauses = [(int(gen), int(ms)) for gen, ms in GC_PAUSE.findall(log)]
+        self.raw["gc_pauses_ms"] = pauses
+        full = [ms for gen, ms in pauses if gen == 2]
+        longest = float(max(full)) if full else None
+        self.add(
+            Figure(
+                "host.gc_pauses.longest",
+                "Open WebUI full garbage collection, longest pause",
+                "ms",
+                longest,
+                longest,
+                ratio_kind="none",
+                note=f"whole run, either side: {len(full)} full collections >= 20 ms",
             )
         )
 

@@ -1557,6 +1557,9 @@ class Bench:
             return values[0] if values else None
 
         quick_note = "" if plan.builtin_dead else "built-in skipped in --quick"
+        slow_delays = {
+            side: longest_delays(slow_health[side]) for side in ("builtin", "pipe")
+        }
         dead_builtin = longest_delays(
             dead_health.get("builtin_first", []) + dead_health.get("builtin_second", [])
         )
@@ -1620,14 +1623,11 @@ class Bench:
                 "health.slow_models.max",
                 f"/health longest, /models {delay:g} s late",
                 "ms",
-                longest_delays(slow_health["builtin"])[0],
-                longest_delays(slow_health["pipe"])[0],
+                slow_delays["builtin"][0],
+                slow_delays["pipe"][0],
                 ratio_kind="none",
                 note=f"{plan.slow_listing_reps} x each",
-                typical={
-                    side: longest_delays(slow_health[side])[1]
-                    for side in ("builtin", "pipe")
-                },
+                typical={side: delays[1] for side, delays in slow_delays.items()},
             )
         )
         self.add(

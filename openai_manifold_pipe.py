@@ -19,19 +19,20 @@ required_open_webui_version: 0.12.4
 # Contents, in file order. The settings admins and users see are in
 # valves.py; Open WebUI loads the Pipe class at the end, in pipe.py.
 #
-#   endpoint.py   where requests go and how they authenticate, by provider.
-#   errors.py     every failure becomes a sentence the user can act on.
-#   redact.py     the one place keys are removed from what users and logs see.
-#   catalog.py    which of the endpoint's models the model picker offers, and caching.
-#   sse.py        an incremental reader for the upstream's text/event-stream.
-#   chat.py       relaying the upstream's answer to Open WebUI, streamed or whole.
-#   status.py     short lines in the chat telling the user what the pipe is doing.
-#   transport.py  one pooled aiohttp session, timeouts and retries.
-#   usage.py      the one-line summary shown with an answer: tokens, speed and cost.
-#   valves.py     the admin's and each user's settings, checked when saved.
-#   reasoning.py  what OpenAI's reasoning models accept on /chat/completions.
-#   payload.py    the request body the upstream receives, and only what it accepts.
-#   pipe.py       the class Open WebUI loads, lists models from and chats through.
+#   endpoint.py     where requests go and how they authenticate, by provider.
+#   errors.py       every failure becomes a sentence the user can act on.
+#   redact.py       the one place keys are removed from what users and logs see.
+#   catalog.py      which of the endpoint's models the model picker offers, and caching.
+#   sse.py          an incremental reader for the upstream's text/event-stream.
+#   chat.py         relaying the upstream's answer to Open WebUI, streamed or whole.
+#   status.py       short lines in the chat telling the user what the pipe is doing.
+#   transport.py    one pooled aiohttp session, timeouts and retries.
+#   unreachable.py  the background tasks of a chat whose endpoint just gave no answer.
+#   usage.py        the one-line summary shown with an answer: tokens, speed and cost.
+#   valves.py       the admin's and each user's settings, checked when saved.
+#   reasoning.py    what OpenAI's reasoning models accept on /chat/completions.
+#   payload.py      the request body the upstream receives, and only what it accepts.
+#   pipe.py         the class Open WebUI loads, lists models from and chats through.
 
 import asyncio
 import codecs
@@ -67,6 +68,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 # the exception worth knowing: an `api-key` header, and in its deployment form a
 # URL per deployment with an `api-version` query. OpenAI's own API and Azure
 # OpenAI also share the strict parameter rules and the GPT-only model filter.
+# Ollama is the one server that understands Ollama's own options (`num_ctx`,
+# `keep_alive`...), so it is recognised too: by its port, or by its name in the URL.
 
 # Azure OpenAI resources serve only OpenAI's models; AI Foundry serves many vendors'.
 _AZURE_OPENAI_HOSTS = (".openai.azure.com", ".cognitiveservices.azure.com")
@@ -75,6 +78,9 @@ _ANTHROPIC_HOST = "api.anthropic.com"
 # Anthropic's own API version header, which its /models listing requires.
 ANTHROPIC_VERSION = "2023-06-01"
 _DEPLOYMENT = re.compile(r"/openai/deployments/([^/]+)$")
+# Ollama's default port; "ollama" in a host or path names it (a Docker service
+# `http://ollama:11434/v1`, a reverse proxy, Open WebUI's own `/ollama/v1` relay).
+_OLLAMA_PORT = 11434
 
 
 @dataclass(frozen=True)
@@ -85,20 +91,24 @@ class Endpoint:
     openai_rules: bool
     azure: bool
     anthropic: bool
+    ollama: bool
     deployment: str | None
     api_version: str
 
     @classmethod
     def from_url(cls, url: str, api_version: str) -> "Endpoint":
         base = url.strip().rstrip("/")
-        host = (urlsplit(base).hostname or "").lower()
+        parts = urlsplit(base)
+        host = (parts.hostname or "").lower()
         azure = host.endswith(_AZURE_HOSTS)
-        match = _DEPLOYMENT.search(urlsplit(base).path) if azure else None
+        match = _DEPLOYMENT.search(parts.path) if azure else None
         return cls(
             base=base,
             openai_rules=host == "api.openai.com" or host.endswith(_AZURE_OPENAI_HOSTS),
             azure=azure,
             anthropic=host == _ANTHROPIC_HOST,
+            ollama=_port(parts) == _OLLAMA_PORT
+            or "ollama" in f"{host}{parts.path}".lower(),
             deployment=match.group(1) if match else None,
             api_version=api_version.strip(),
         )
@@ -138,6 +148,13 @@ class Endpoint:
         return headers
 
 
+def _port(parts: SplitResult) -> int | None:
+    try:
+        return parts.port
+    except ValueError:  # refused when the valve is saved; never fatal here
+        return None
+
+
 # ----- errors.py -------------------------------------------------------------
 # Errors: every failure becomes a sentence the user can act on.
 #
@@ -170,6 +187,10 @@ class PipeError(Exception):
         super().__init__(message)
         self.message = message
         self.status = status
+
+
+class Unreachable(PipeError):
+    """No HTTP answer at all: refused, not found, TLS, or nothing within the timeout."""
 
 
 class UpstreamError(PipeError):
@@ -211,6 +232,11 @@ class ErrorDetail:
             data = json.loads(text)
         except ValueError:
             return cls(message=text)
+        return cls.from_data(data)
+
+    @classmethod
+    def from_data(cls, data: object) -> "ErrorDetail":
+        """The same from an error body already decoded (or an error in a stream)."""
         if isinstance(data, list) and data:
             data = data[0]
         if not isinstance(data, dict):
@@ -248,8 +274,16 @@ class ErrorDetail:
 
     @property
     def is_context_too_long(self) -> bool:
-        text = f"{self.code} {self.message}".lower()
-        return "context_length_exceeded" in text or "maximum context length" in text
+        text = f"{self.code} {self.type} {self.message}".lower()
+        return any(
+            sign in text
+            for sign in (
+                "context_length_exceeded",
+                "maximum context length",
+                "exceed_context_size",  # llama-server
+                "exceeds the available context size",
+            )
+        )
 
 
 def _as_text(value: object) -> str:
@@ -755,6 +789,11 @@ NO_LISTING_KEY = (
 # character. The reader follows the WHATWG event-stream rules (CR, LF and CRLF
 # line ends, comments, multi-line data) and yields each event's data as soon as
 # its blank line arrives, so chunks reach the user with no added delay.
+#
+# One field outside the standard is read too: llama-server (llama.cpp) reports a
+# failure in the middle of a stream as an `error: {...}` line, which a standard
+# reader ignores, leaving the user an empty answer with no reason. Such an event
+# comes out as the `{"error": ...}` data other servers send for the same thing.
 
 
 class SSEReader:
@@ -764,6 +803,7 @@ class SSEReader:
         self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         self._tail = ""
         self._data: list[str] = []
+        self._error: list[str] = []
         self._started = False
 
     def feed(self, chunk: bytes) -> list[str]:
@@ -794,22 +834,40 @@ class SSEReader:
         events: list[str] = []
         for line in text.replace("\r\n", "\n").replace("\r", "\n").split("\n"):
             self._line(line, events)
-        if self._data:
-            events.append("\n".join(self._data))
-            self._data = []
+        self._dispatch(events)
         return events
 
     def _line(self, line: str, events: list[str]) -> None:
         if not line:
-            if self._data:
-                events.append("\n".join(self._data))
-                self._data = []
+            self._dispatch(events)
             return
         if line.startswith(":"):
             return
         name, _, value = line.partition(":")
+        value = value[1:] if value.startswith(" ") else value
         if name == "data":
-            self._data.append(value[1:] if value.startswith(" ") else value)
+            self._data.append(value)
+        elif name == "error":
+            self._error.append(value)
+
+    def _dispatch(self, events: list[str]) -> None:
+        if self._error:
+            events.append(_error_event("\n".join(self._error)))
+            self._error = []
+        if self._data:
+            events.append("\n".join(self._data))
+            self._data = []
+
+
+def _error_event(value: str) -> str:
+    """`{"error": <the field's JSON>}`, or its text as the error's message."""
+    try:
+        error = json.loads(value)
+    except ValueError:
+        error = {"message": value}
+    if isinstance(error, dict) and "error" in error:
+        error = error["error"]
+    return json.dumps({"error": error}, ensure_ascii=False)
 
 
 # ----- chat.py ---------------------------------------------------------------
@@ -818,7 +876,9 @@ class SSEReader:
 # A stream is forwarded chunk for chunk as the upstream sends it, as the original
 # `data: ...` text so Open WebUI does not pay for a second JSON encoding. Nothing
 # may escape the generator: Open WebUI would drop the text already shown. Every
-# failure ends the stream with one error chunk that Open WebUI shows below it.
+# failure ends the stream with one error chunk that Open WebUI shows below it, and
+# so does an answer with nothing in it: Open WebUI would show an empty message as
+# if all were well.
 
 DONE = "[DONE]"
 # Delta fields that mean the model has started answering.
@@ -833,13 +893,17 @@ class Progress:
     responded: bool = False
     first_output: float | None = None
     usage: dict | None = None
+    finish_reason: str | None = None
     failed: bool = False
 
     def note(self, chunk: dict) -> None:
-        """Record usage and the first answer delta of one chunk."""
+        """Record usage, finish reason and the first answer delta of one chunk."""
         usage = chunk.get("usage")
         if usage:
             self.usage = usage
+        for choice in chunk.get("choices") or ():
+            if isinstance(choice, dict) and choice.get("finish_reason"):
+                self.finish_reason = str(choice["finish_reason"])
         if self.first_output is None and _has_output(chunk):
             self.first_output = time.monotonic()
 
@@ -849,12 +913,33 @@ class Progress:
         return time.monotonic() - (self.first_output or self.started)
 
 
-def _has_output(chunk: dict) -> bool:
+def _has_output(chunk: dict, part: str = "delta") -> bool:
+    """Whether a chunk's deltas (or a completion's messages) hold any answer."""
     for choice in chunk.get("choices") or ():
-        delta = choice.get("delta") if isinstance(choice, dict) else None
+        delta = choice.get(part) if isinstance(choice, dict) else None
         if isinstance(delta, dict) and any(delta.get(name) for name in _OUTPUT_FIELDS):
             return True
     return False
+
+
+def empty_answer(url: str, finish_reason: str | None) -> str:
+    """What to tell a user whose answer came back with nothing in it."""
+    if finish_reason == "length":
+        advice = (
+            "It reached its output limit before writing anything: raise Max Tokens "
+            "in Chat Controls, or lower the reasoning effort."
+        )
+    elif finish_reason == "content_filter":
+        advice = "The provider's content filter held it back: rephrase the message."
+    else:
+        advice = (
+            "Try again; if it keeps happening, check that this model can chat and "
+            "that the conversation fits its context window (a new chat helps)."
+        )
+    return (
+        f"{host_of(url)} returned an empty answer: no text, reasoning or tool "
+        f"call. {advice}"
+    )
 
 
 def error_chunk(message: str) -> dict:
@@ -882,6 +967,8 @@ async def relay_stream(
             completion = _without_error(await _read_json(response, url), url)
             chunk = completion_as_chunk(completion)
             progress.note(chunk)
+            if progress.first_output is None:
+                raise PipeError(empty_answer(url, progress.finish_reason))
             yield chunk
         else:
             async for item in _relay_events(response, url, progress):
@@ -910,7 +997,7 @@ async def _relay_events(
     response: aiohttp.ClientResponse, url: str, progress: Progress
 ) -> AsyncIterator[str]:
     reader = SSEReader()
-    done = finished = False
+    done = False
     seen_events = False
     first = True
     # _chunks ends with b"" so the reader's last events go through the same checks.
@@ -930,24 +1017,18 @@ async def _relay_events(
                 continue
             for chunk, text in _parse_event(event, url):
                 if chunk.get("error"):  # OpenRouter sends it with `choices` too
-                    raise PipeError(
-                        f"{host_of(url)} reported an error during the answer: "
-                        + _error_text(chunk["error"])
-                    )
+                    raise PipeError(_stream_error(chunk["error"], url))
                 progress.note(chunk)
-                if not finished:
-                    finished = any(
-                        isinstance(choice, dict) and choice.get("finish_reason")
-                        for choice in chunk.get("choices") or ()
-                    )
                 yield text
     if not seen_events and not first:
         raise PipeError(_not_a_stream(url))
-    if not (done or finished):
+    if not (done or progress.finish_reason):
         raise PipeError(
             f"The connection to {host_of(url)} ended before the answer was complete. "
             "Try again."
         )
+    if progress.first_output is None:
+        raise PipeError(empty_answer(url, progress.finish_reason))
 
 
 async def _chunks(response: aiohttp.ClientResponse) -> AsyncIterator[bytes]:
@@ -1031,6 +1112,19 @@ def _error_text(error: object) -> str:
     return str(error)
 
 
+def _stream_error(error: object, url: str) -> str:
+    """An error the upstream sent in the middle of its stream, readable."""
+    detail = ErrorDetail.from_data({"error": error})
+    message = f"{host_of(url)} reported an error during the answer: "
+    message += detail.summary or _error_text(error)
+    if detail.is_context_too_long:
+        message += (
+            " The conversation is longer than the model's context window: start a "
+            "new chat, remove large files, or ask your admin to raise the context size."
+        )
+    return message
+
+
 def _not_a_stream(url: str, what: str = "stream") -> str:
     return (
         f"{host_of(url)} answered with something that is not an OpenAI-compatible "
@@ -1052,7 +1146,14 @@ async def read_completion(
         raise PipeError(describe_exception(exc, url=url, timeout=timeout)) from None
     finally:
         response.close()  # as in relay_stream: a whole body is already released
-    return _without_error(completion, url)
+    completion = _without_error(completion, url)
+    if not _has_output(completion, "message"):
+        choices = completion.get("choices") or [{}]
+        reason = (
+            choices[0].get("finish_reason") if isinstance(choices[0], dict) else None
+        )
+        raise PipeError(empty_answer(url, reason))
+    return completion
 
 
 def _without_error(completion: dict, url: str) -> dict:
@@ -1313,9 +1414,9 @@ class Transport:
             except (aiohttp.ClientConnectionError, asyncio.TimeoutError) as exc:
                 message = describe_exception(exc, url=url, timeout=timeout)
                 if not _transient(exc):
-                    raise PipeError(message) from None
+                    raise Unreachable(message) from None
                 if last:
-                    raise PipeError(message + _gave_up(attempt, retries)) from None
+                    raise Unreachable(message + _gave_up(attempt, retries)) from None
                 reason = f"{host_of(url)}: {short_reason(exc)}"
                 await _wait(backoff(attempt), reason, attempt, retries, on_retry)
                 continue
@@ -1427,13 +1528,83 @@ def _status_name(status: int) -> str:
         return str(status)
 
 
+# ----- unreachable.py --------------------------------------------------------
+# Unreachable: the background tasks of a chat whose endpoint just gave no answer.
+#
+# When a chat fails because the endpoint could not be reached at all (connection
+# refused, host not found, TLS, nothing within REQUEST_TIMEOUT), Open WebUI still
+# runs that chat's background tasks (follow-ups, title, tags) through the pipe, one
+# after the other, and each would wait out the same retries and timeouts again
+# before the page settles. For a short while those tasks fail at once with the
+# chat's own message. What the user sends always tries the endpoint again.
+
+# Long enough for the tasks that follow a failed answer, short enough that a
+# later turn's tasks never inherit a failure the endpoint has recovered from.
+REMEMBER_SECONDS = 60.0
+# Failures kept at most: a dead endpoint with many users must not grow memory.
+MAX_CHATS = 1000
+
+# (user id, chat id, base URL): tasks of one user's chat on one endpoint.
+ChatKey = tuple[str, str, str]
+
+
+def chat_key(user: dict | None, metadata: dict | None, base: str) -> ChatKey | None:
+    """Who, which chat and where; None on the API path, which has no chat."""
+    chat_id = (metadata or {}).get("chat_id") if isinstance(metadata, dict) else None
+    if not chat_id or not isinstance(chat_id, str):
+        return None
+    user_id = (user or {}).get("id") if isinstance(user, dict) else None
+    return (str(user_id or ""), chat_id, base)
+
+
+class UnreachableChats:
+    """Chats whose endpoint could not be reached a moment ago, with the message."""
+
+    def __init__(self) -> None:
+        self._failed: dict[ChatKey, tuple[float, str]] = {}
+
+    def note(self, chat: ChatKey | None, message: str) -> None:
+        if chat is None:
+            return
+        now = time.monotonic()
+        if len(self._failed) >= MAX_CHATS:
+            self._prune(now)
+        self._failed.pop(chat, None)  # re-inserted last: the oldest go first
+        self._failed[chat] = (now + REMEMBER_SECONDS, message)
+
+    def recall(self, chat: ChatKey | None) -> str | None:
+        """The failure's message while it is fresh, else None."""
+        entry = self._failed.get(chat) if chat is not None else None
+        if entry is None:
+            return None
+        expires, message = entry
+        if time.monotonic() >= expires:
+            del self._failed[chat]
+            return None
+        return message
+
+    def forget(self, chat: ChatKey | None) -> None:
+        if chat is not None:
+            self._failed.pop(chat, None)
+
+    def _prune(self, now: float) -> None:
+        """Drop expired failures, then the oldest, to make room for one more."""
+        for chat, (expires, _) in list(self._failed.items()):
+            if expires <= now:
+                del self._failed[chat]
+        while len(self._failed) >= MAX_CHATS:
+            del self._failed[next(iter(self._failed))]
+
+
 # ----- usage.py --------------------------------------------------------------
 # Usage: the one-line summary shown with an answer: tokens, speed and cost.
 #
 # Prices come from the MODEL_PRICES valve, `model=input/output` in US dollars per
 # million tokens; dated snapshots (`gpt-4o-2024-08-06`) use their model's price and
 # globs (`gpt-5*`) cover families. The defaults are OpenAI's list prices when this
-# version was released; admins on other prices change the valve.
+# version was released: they count on OpenAI's own API and Azure OpenAI only, since
+# a `gpt-4o` served by a local server or a router costs something else or nothing.
+# Entries an admin adds or changes count on any endpoint.
 
 DEFAULT_PRICES = (
     "gpt-5.4=2.50/15, gpt-5.4-mini=0.75/4.50, gpt-5.2=1.75/14, gpt-5.1=1.25/10, "
@@ -1465,6 +1636,18 @@ def parse_prices(text: str) -> Prices:
             )
         prices[match.group(1).lower()] = (float(match.group(2)), float(match.group(3)))
     return prices
+
+
+@functools.lru_cache(maxsize=8)
+def prices_for(text: str, openai_api: bool) -> Prices:
+    """The MODEL_PRICES entries that apply on this kind of endpoint."""
+    prices = parse_prices(text)
+    if openai_api:
+        return prices
+    listed = parse_prices(DEFAULT_PRICES)
+    return {
+        model: price for model, price in prices.items() if listed.get(model) != price
+    }
 
 
 def price_of(model: str, prices: Prices) -> tuple[float, float] | None:
@@ -1606,7 +1789,9 @@ class Valves(BaseModel):
     MODEL_PRICES: str = Field(
         default=DEFAULT_PRICES,
         description="Prices for the usage summary: model=input/output in US dollars "
-        "per million tokens, comma-separated; globs allowed (gpt-5*=1.25/10).",
+        "per million tokens, comma-separated; globs allowed (gpt-5*=1.25/10). "
+        "OpenAI's list prices (the default entries) count on OpenAI and Azure "
+        "OpenAI only; entries you add or change count on any endpoint.",
     )
 
     @field_validator("OPENAI_API_BASE_URL")
@@ -1838,8 +2023,10 @@ def _rename_leading_system(payload: dict, role: str) -> None:
 # Open WebUI hands a pipe its own bookkeeping keys and copies every advanced
 # parameter from Chat Controls to the top of the body (`top_k`, `num_ctx`,
 # `keep_alive`...). OpenAI's API refuses any argument it does not know, so it gets
-# exactly its documented parameters; other endpoints get everything but Open
-# WebUI's internals, since many accept their own sampling parameters.
+# exactly its documented parameters. Ollama's own options go to Ollama only. Other
+# endpoints get the rest, since many accept their own sampling parameters (`top_k`,
+# `min_p`...); one that refuses some is told apart by its answer (see
+# `refused_parameters`).
 
 # Parameters of OpenAI's POST /v1/chat/completions.
 OPENAI_CHAT_PARAMS = frozenset(
@@ -1922,6 +2109,33 @@ OPEN_WEBUI_KEYS = frozenset(
     }
 )
 
+# Ollama's model options, which Chat Controls offers beside the sampling
+# parameters: no other server knows them, and several refuse unknown arguments.
+OLLAMA_OPTIONS = frozenset(
+    {
+        "keep_alive",
+        "num_ctx",
+        "format",
+        "think",
+        "num_predict",
+        "num_keep",
+        "num_batch",
+        "repeat_last_n",
+        "mirostat",
+        "mirostat_eta",
+        "mirostat_tau",
+        "tfs_z",
+        "num_gpu",
+        "main_gpu",
+        "num_thread",
+        "numa",
+        "low_vram",
+        "use_mmap",
+        "use_mlock",
+        "penalize_newline",
+    }
+)
+
 # How upstreams name the parameters they refuse, each capturing the name(s).
 _REFUSALS = (
     # OpenAI, Azure, DeepSeek, most proxies: one name or a list.
@@ -1958,6 +2172,7 @@ def build_payload(
     *,
     openai_api: bool,
     default_effort: str | None,
+    ollama: bool = False,
     dropped: Iterable[str] = (),
 ) -> dict:
     """The upstream request for one chat, shaped for the model and endpoint.
@@ -1969,8 +2184,11 @@ def build_payload(
         accepted = OPENAI_CHAT_PARAMS - OPEN_WEBUI_KEYS
         payload = {k: v for k, v in body.items() if k in accepted}
     else:
-        payload = {k: v for k, v in body.items() if k not in OPEN_WEBUI_KEYS}
+        ignored = OPEN_WEBUI_KEYS if ollama else OPEN_WEBUI_KEYS | OLLAMA_OPTIONS
+        payload = {k: v for k, v in body.items() if k not in ignored}
     payload["model"] = model
+    if "logit_bias" in payload:
+        _normalize_logit_bias(payload)
     if payload.get("stream"):
         options = payload.get("stream_options")
         payload["stream_options"] = {
@@ -1982,9 +2200,35 @@ def build_payload(
     family = reasoning_family(model)
     if family:
         apply_reasoning_rules(payload, family, normal_effort(default_effort))
+    elif openai_api:
+        payload.pop("reasoning_effort", None)  # OpenAI's chat models refuse it
     for name in dropped:
         drop_parameter(payload, name)
     return payload
+
+
+def _normalize_logit_bias(payload: dict) -> None:
+    """`logit_bias` as the object APIs take; Chat Controls sends its text form.
+
+    Open WebUI 0.12.4 passes the field's text (`"5678:-100, 1234:20"`) on
+    unconverted. Text that is not such pairs is left out rather than refused.
+    """
+    value = payload["logit_bias"]
+    if isinstance(value, dict):
+        return
+    biases: dict[str, int] = {}
+    for pair in str(value or "").split(","):
+        token, colon, bias = pair.partition(":")
+        try:
+            biases[str(int(token))] = max(-100, min(100, int(bias)))
+        except ValueError:
+            if pair.strip() or colon:
+                biases = {}
+                break
+    if biases:
+        payload["logit_bias"] = biases
+    else:
+        del payload["logit_bias"]
 
 
 def refused_parameters(detail: ErrorDetail, payload: dict) -> list[str]:
@@ -2032,11 +2276,9 @@ def _has_instruction_role(payload: dict) -> bool:
 #
 # One instance serves every user at once, so nothing about a request is kept on
 # `self`: the key, headers and payload of each chat live in its own call. What
-# the instance does keep is shared knowledge about endpoints: the model lists and
-# the parameters an endpoint refused for a model.
-
-# How many times one chat may shed refused parameters before the error is shown.
-MAX_REFUSED_PARAMS = 4
+# the instance does keep is shared knowledge about endpoints: the model lists, the
+# parameters an endpoint refused for a model, and which chats just found their
+# endpoint unreachable.
 
 
 class Pipe:
@@ -2050,6 +2292,7 @@ class Pipe:
         self._transport = Transport()
         self._models = ModelCache()
         self._refused: dict[tuple[str, str], set[str]] = {}
+        self._unreachable = UnreachableChats()
         self._offered: tuple[Listing, tuple, list[dict]] | None = None
 
     async def pipes(self) -> list[dict]:
@@ -2095,15 +2338,22 @@ class Pipe:
             _status_emitter(__event_emitter__, __task__, __metadata__), redact
         )
         endpoint = _endpoint(valves)
+        chat = chat_key(__user__, __metadata__, endpoint.base)
+        if not __task__:
+            self._unreachable.forget(chat)  # what the user sends always tries
+        elif unreachable := self._unreachable.recall(chat):
+            log.info("%s not sent: this chat's endpoint was unreachable", __task__)
+            return _failure(unreachable, stream)
         payload = build_payload(
             body,
             model,
             openai_api=endpoint.openai_rules,
             default_effort=valves.REASONING_EFFORT,
+            ollama=endpoint.ollama,
             dropped=self._refused.get((endpoint.base, model), ()),
         )
         headers = endpoint.headers(key, organization=organization, project=project)
-        chat = _Chat(
+        request = _Chat(
             self._transport,
             self._refused,
             valves,
@@ -2114,7 +2364,10 @@ class Pipe:
             status,
             redact,
         )
-        return await chat.stream() if stream else await chat.complete()
+        result = await request.stream() if stream else await request.complete()
+        if request.unreachable is not None:
+            self._unreachable.note(chat, request.unreachable)
+        return result
 
     async def close(self) -> None:
         """Close the connection pool; for embedders and tests, Open WebUI never calls it."""
@@ -2180,6 +2433,8 @@ class _Chat:
         self.status = status
         self.redact = redact
         self.model = payload["model"]
+        # The message, when the endpoint could not be reached at all.
+        self.unreachable: str | None = None
 
     async def stream(self) -> AsyncIterator[str | dict]:
         """Connect, then hand Open WebUI the stream to read.
@@ -2193,15 +2448,15 @@ class _Chat:
         try:
             response = await self._open()
         except PipeError as error:
-            message = error.message
+            message = self._failed(error)
         except Exception as exc:  # nothing may escape into Open WebUI's stream
-            message = _unexpected(exc, self.url)
+            message = self._failed(PipeError(_unexpected(exc, self.url)))
         finally:
             if response is None and ticker is not None:
                 ticker.cancel()
         if response is None:
             progress.failed = True
-            return self._failed_stream(self._failed(message), progress)
+            return self._failed_stream(message, progress)
         progress.responded = True
         return self._relay(response, progress, ticker)
 
@@ -2248,10 +2503,12 @@ class _Chat:
             progress.usage = result.get("usage")
         except PipeError as error:
             progress.failed = True
-            result = error_completion(self._failed(error.message))
+            result = error_completion(self._failed(error))
         except Exception as exc:
             progress.failed = True
-            result = error_completion(self._failed(_unexpected(exc, self.url)))
+            result = error_completion(
+                self._failed(PipeError(_unexpected(exc, self.url)))
+            )
         finally:
             if ticker is not None:
                 ticker.cancel()
@@ -2273,13 +2530,18 @@ class _Chat:
         if progress.failed or not self.valves.SHOW_USAGE_SUMMARY:
             await self.status.clear()
             return
-        price = price_of(self.model, parse_prices(self.valves.MODEL_PRICES))
+        prices = prices_for(self.valves.MODEL_PRICES, self.endpoint.openai_rules)
+        price = price_of(self.model, prices)
         line = summary(progress.usage, progress.answering_seconds, price)
         await self.status.show(line, done=True)
 
     async def _open(self) -> aiohttp.ClientResponse:
-        """Send the request, shedding parameters the upstream says it does not support."""
-        shed = 0
+        """Send the request, shedding parameters the upstream says it does not support.
+
+        Some endpoints name one refused parameter per answer (Groq), so this goes
+        on while each refusal names a parameter still in the request: every
+        round removes one, so it ends after at most one round per parameter.
+        """
         while True:
             try:
                 response = await self.transport.post(
@@ -2293,11 +2555,10 @@ class _Chat:
                 )
             except UpstreamError as error:
                 names: list[str] = []
-                if error.status in (400, 422) and shed < MAX_REFUSED_PARAMS:
+                if error.status in (400, 422):
                     names = refused_parameters(error.detail, self.payload)
                 if not names:
                     raise
-                shed += 1
                 log.info(
                     "%s refused %s for %s: sending without",
                     host_of(self.url),
@@ -2314,9 +2575,11 @@ class _Chat:
             await self.status.clear()
             return response
 
-    def _failed(self, message: str) -> str:
-        message = self.redact(message)
+    def _failed(self, error: PipeError) -> str:
+        message = self.redact(error.message)
         log.warning("chat with %s failed: %s", self.model, message)
+        if isinstance(error, Unreachable):
+            self.unreachable = message
         return message
 
 

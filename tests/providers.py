@@ -35,7 +35,9 @@ bug reports (searched while writing this file), for example:
   "error":{"type":"authorized_error","message":"login fail: ... (1004)","http_code":
   "401"}}`; no `/models`.
 - llama.cpp: `timings` on the last chunks; `{"error":{"code":503,"message":"Loading
-  model","type":"unavailable_error"}}`. vLLM: `{"object":"error","message":"The model `x`
+  model","type":"unavailable_error"}}`; a prompt over its context size is a 400
+  `exceed_context_size_error`, or, streamed by 2025 builds, a non-standard SSE line
+  `error: {...}` then `data: [DONE]` (coddy-project/coddy-agent#106). vLLM: `{"object":"error","message":"The model `x`
   does not exist.","type":"NotFoundError","param":null,"code":404}`; `{"error":
   "Unauthorized"}` with `--api-key`. Ollama: `model "x" not found, try pulling it first`.
   LM Studio: answers 200 `{"error":"Unexpected endpoint or method. (GET /models)"}` off
@@ -62,10 +64,12 @@ from tests.upstream import (
     ApiError,
     Envelope,
     FakeOpenAI,
+    Fault,
     Recorded,
     StreamChunk,
     answer_text,
     completion_json,
+    count_prompt_tokens,
     mask_key,
     plan_answer,
     stream_chunks,
@@ -103,6 +107,7 @@ class Profile:
     chunk_extra: str | None = None  # a top-level chunk field the provider adds
     error_kinds: tuple[str, ...] = ("rate_limit", "bad_request", "not_found")
     second_model: str | None = None  # another chat model on the same endpoint
+    context_size: int | None = None  # llama-server's n_ctx: longer prompts fail its way
 
     @property
     def local(self) -> bool:
@@ -607,7 +612,7 @@ OLLAMA = Profile(
     name="ollama",
     title="Ollama",
     dialect="ollama",
-    host=None,
+    host="ollama:11434",  # a Docker service beside Open WebUI, on Ollama's own port
     prefix="/v1",
     models=OLLAMA_OFFERED + OLLAMA_HIDDEN,
     chat_model="llama3.2:latest",
@@ -634,6 +639,7 @@ LLAMACPP = Profile(
     offered=frozenset({"Qwen3-8B-Q4_K_M.gguf"}),
     chunk_extra="timings",
     error_kinds=("busy", "bad_request"),
+    context_size=4096,
 )
 
 VLLM = Profile(
@@ -1458,6 +1464,26 @@ class ProviderServer(FakeOpenAI):
             if unknown:
                 raise Refused(unknown)
         super()._validate(body)
+        if self._over_context(body) and body.get("stream") is not True:
+            raise ProviderError("bad_request")  # llama-server's context-size 400
+
+    def _take_fault(self, record: Recorded, kinds: frozenset[str]) -> Fault | None:
+        """llama-server (2025 builds) streams a context overflow as its `error:` line."""
+        fault = super()._take_fault(record, kinds)
+        if fault is None and "error_field" in kinds and record.stream:
+            if tokens := self._over_context(record.body or {}):
+                error = {"n_prompt_tokens": tokens, "n_ctx": self.profile.context_size}
+                fault = Fault("error_field", opts={"after": 0, **error})
+        return fault
+
+    def _over_context(self, body: dict) -> int:
+        """The prompt's token count when it exceeds the profile's context, else 0."""
+        size = self.profile.context_size
+        messages = body.get("messages")
+        if size is None or not isinstance(messages, list):
+            return 0
+        tokens = count_prompt_tokens(messages)
+        return tokens if tokens > size else 0
 
     def _plan(self, body: dict) -> Answer:
         field_name = self.profile.reasoning_field(body["model"])

@@ -38,3 +38,13 @@ def test_other_endpoints_are_not_openai():
     for url in ("http://127.0.0.1:8000/v1", "https://openrouter.ai/api/v1",
                 "https://api.openai.com.evil.example/v1"):
         assert not Endpoint.from_url(url, "v").openai_rules
+
+
+def test_ollama_is_recognised_by_its_port_or_its_name():
+    for url in ("http://localhost:11434/v1", "http://host.docker.internal:11434/v1",
+                "http://ollama:11434/v1", "https://ollama.example.com/v1",
+                "http://openwebui:8080/ollama/v1"):
+        assert Endpoint.from_url(url, "x").ollama, url
+    for url in ("http://localhost:8000/v1", "https://api.groq.com/openai/v1",
+                "https://api.openai.com/v1", "http://localhost:1234/v1"):
+        assert not Endpoint.from_url(url, "x").ollama, url

@@ -27,7 +27,7 @@ import pydantic
 import pytest
 
 from tests.owhost import Host, api_body, errors_of, load_pipe, text_of
-from tests.upstream import FakeOpenAI, answer_text
+from tests.upstream import LLAMA_CONTEXT_ERROR, FakeOpenAI, answer_text
 
 # The user's key is not shaped like any provider's: only exact-key redaction can catch
 # it. The global key is in play on every chat, even though it is not used to send.
@@ -279,6 +279,18 @@ MATRIX = [
     Fault("error-object-with-status-200", ("reported an error", "overloaded"),
           fault=status(200, body={"error": {"message": "The server is overloaded" + ECHO,
                                             "type": "server_error"}})),
+    Fault("empty-answer", ("empty answer", "no text, reasoning or tool call", "Try again"),
+          fault=("empty", {})),
+    Fault("empty-answer-at-output-limit", ("empty answer", "Max Tokens", "reasoning effort"),
+          fault=("empty", {"finish_reason": "length"})),
+    Fault("empty-answer-filtered", ("empty answer", "content filter", "rephrase"),
+          fault=("empty", {"finish_reason": "content_filter"})),
+    # llama-server: a prompt over its context size, as its `error:` SSE line / a 400
+    Fault("error-line-in-stream", ("exceeds the available context size", "new chat"),
+          fault=("error_field", {"after": 0, "message": LLAMA_CONTEXT_ERROR["message"] + ECHO}),
+          whole_fault=status(400, body={"error": {**LLAMA_CONTEXT_ERROR,
+                                                  "message": LLAMA_CONTEXT_ERROR["message"]
+                                                  + ECHO}})),
     Fault("200-html-page", ("not an OpenAI-compatible", "OPENAI_API_BASE_URL", "/v1"),
           fault=("not_sse", {})),
     Fault("200-plain-text", ("not an OpenAI-compatible", "OPENAI_API_BASE_URL"),
@@ -503,9 +515,13 @@ async def test_retry_after_is_honoured(host, upstream, headers, low, high):
     assert low <= elapsed < high, elapsed
 
 
+def http_date(seconds_from_now: float) -> str:
+    """An HTTP date that far ahead of now: the test's now, never collection time."""
+    return formatdate(time.time() + seconds_from_now, usegmt=True)
+
+
 async def test_retry_after_as_http_date_is_honoured(host, upstream):
-    upstream.add_fault("status", code=503,
-                       headers={"Retry-After": formatdate(time.time() + 2, usegmt=True)})
+    upstream.add_fault("status", code=503, headers={"Retry-After": http_date(2)})
     started = time.monotonic()
     answer = await host.call(api_body("gpt-4o", "hi", stream=False),
                              user_valves={"OPENAI_API_KEY": USER_KEY})
@@ -514,13 +530,14 @@ async def test_retry_after_as_http_date_is_honoured(host, upstream):
 
 @pytest.mark.parametrize(
     "headers, seconds",
-    [({"Retry-After": "61"}, "61"), ({"retry-after-ms": "90000"}, "90"),
-     ({"Retry-After": formatdate(time.time() + 300, usegmt=True)}, "")],
+    # Built when the test runs: a date made at collection may be past by then.
+    [(lambda: {"Retry-After": "61"}, "61"), (lambda: {"retry-after-ms": "90000"}, "90"),
+     (lambda: {"Retry-After": http_date(300)}, "")],
     ids=["seconds", "milliseconds", "http-date"],
 )
 @pytest.mark.parametrize("stream", [True, False], ids=["stream", "whole"])
 async def test_a_wait_over_the_cap_goes_back_to_the_user(host, upstream, headers, seconds, stream):
-    upstream.add_fault("status", code=503, headers=headers)
+    upstream.add_fault("status", code=503, headers=headers())
     started = time.monotonic()
     result = await (host.stream if stream else host.call)(
         api_body("gpt-4o", "hi", stream=stream), user_valves={"OPENAI_API_KEY": USER_KEY})

@@ -32,13 +32,49 @@ def test_openai_gets_only_its_parameters_and_usage():
     }
 
 
-def test_other_endpoints_keep_their_sampling_params_but_not_open_webui_keys():
+INTERNAL = ("features", "variables", "session_id", "id", "chat_id", "params", "tool_ids",
+            "files", "metadata")
+OLLAMA_ONLY = ("num_ctx", "keep_alive", "think", "format")
+
+
+def test_other_endpoints_keep_their_sampling_params_but_not_ollamas_nor_open_webuis():
     payload = build_payload(WEB_BODY, "llama3", openai_api=False, default_effort=None)
-    for kept in ("top_k", "min_p", "repeat_penalty", "num_ctx", "keep_alive", "think", "format"):
+    for kept in ("top_k", "min_p", "repeat_penalty"):
         assert kept in payload
-    for internal in ("features", "variables", "session_id", "id", "chat_id", "params",
-                     "tool_ids", "files", "metadata"):
+    for dropped in INTERNAL + OLLAMA_ONLY:
+        assert dropped not in payload
+
+
+def test_ollama_gets_its_own_options():
+    payload = build_payload(WEB_BODY, "llama3", openai_api=False, default_effort=None,
+                            ollama=True)
+    for kept in ("top_k", "min_p", "repeat_penalty") + OLLAMA_ONLY:
+        assert kept in payload
+    for internal in INTERNAL:
         assert internal not in payload
+
+
+def test_openai_chat_models_get_no_reasoning_effort():
+    body = {**WEB_BODY, "reasoning_effort": "medium"}
+    assert "reasoning_effort" not in build_payload(body, "gpt-4o", openai_api=True,
+                                                   default_effort=None)
+    # Elsewhere a model may well reason (Groq's gpt-oss, DeepSeek...): it is kept.
+    assert build_payload(body, "gpt-oss-120b", openai_api=False,
+                         default_effort=None)["reasoning_effort"] == "medium"
+
+
+def logit_bias(value):
+    payload = build_payload({"messages": [], "logit_bias": value}, "m", openai_api=False,
+                            default_effort=None)
+    return payload.get("logit_bias", "left out")
+
+
+def test_logit_bias_from_chat_controls_text_becomes_an_object():
+    assert logit_bias("5678:-100, 1234: 20,") == {"5678": -100, "1234": 20}
+    assert logit_bias("42:150") == {"42": 100}  # clamped like Open WebUI's own parser
+    assert logit_bias({"42": 5}) == {"42": 5}
+    for bad in ("", "hello", "12:x", "12", None):
+        assert logit_bias(bad) == "left out"
 
 
 def test_non_streaming_drops_stream_options_and_previously_refused():

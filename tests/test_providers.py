@@ -26,8 +26,10 @@ from tests.providers import (
     BY_NAME,
     ERRORS,
     GEMINI,
+    LLAMACPP,
     LMSTUDIO,
     MISTRAL,
+    OLLAMA,
     OPENAI,
     OPENROUTER,
     OPENROUTER_GENERATED,
@@ -42,17 +44,58 @@ from tests.upstream import CHAT_COMPLETION_PARAMS, answer_text
 
 PROMPT = "Hello there"
 
-# Chat Controls' advanced parameters, copied by Open WebUI 0.12.4 to the top of the body.
-ADVANCED = {
-    "top_k": 40,
-    "min_p": 0.05,
-    "repeat_penalty": 1.1,
+# Chat Controls' advanced parameters, copied by Open WebUI 0.12.4 to the top of the body:
+# sampling parameters many servers know, and Ollama's own options.
+SAMPLING_EXTRAS = {"top_k": 40, "min_p": 0.05, "repeat_penalty": 1.1}
+OLLAMA_OPTIONS = {
     "num_ctx": 8192,
     "keep_alive": "5m",
     "think": True,
     "format": "json",
     "mirostat": 0,
     "repeat_last_n": 64,
+}
+ADVANCED = SAMPLING_EXTRAS | OLLAMA_OPTIONS
+# Every field of Chat Controls > Advanced Params (0.12.4 AdvancedParams.svelte), as the
+# page sends it once switched on (each field's first value): `stop` split into a list,
+# `logit_bias` left as the field's text (apply_params_to_form_data copies it unconverted).
+# Groq refuses six of them one per answer, more than the pipe once allowed for.
+CHAT_CONTROLS = {
+    "seed": 0,
+    "stop": ["###"],
+    "temperature": 0.8,
+    "reasoning_effort": "medium",
+    "logit_bias": "5678:-100",
+    "max_tokens": 128,
+    "top_k": 40,
+    "top_p": 0.9,
+    "min_p": 0.0,
+    "frequency_penalty": 1.1,
+    "presence_penalty": 0.0,
+    "mirostat": 0,
+    "mirostat_eta": 0.1,
+    "mirostat_tau": 5.0,
+    "repeat_last_n": 64,
+    "tfs_z": 1,
+    "repeat_penalty": 1.1,
+    "use_mmap": True,
+    "use_mlock": True,
+    "think": True,
+    "format": "json",
+    "keep_alive": "5m",
+    "num_keep": 24,
+    "num_ctx": 2048,
+    "num_batch": 512,
+    "num_thread": 2,
+    "num_gpu": 0,
+    # A custom parameter (Chat Controls' last section, deep-merged into the body): vLLM's.
+    "chat_template_kwargs": {"enable_thinking": False},
+}
+# The fields above that only Ollama understands.
+CHAT_CONTROLS_OLLAMA = {
+    "mirostat", "mirostat_eta", "mirostat_tau", "repeat_last_n", "tfs_z", "use_mmap",
+    "use_mlock", "think", "format", "keep_alive", "num_keep", "num_ctx", "num_batch",
+    "num_thread", "num_gpu",
 }
 # Other providers' own parameters (a custom param, or a body from another client).
 FOREIGN = {
@@ -88,7 +131,7 @@ STANDARD = {"top_p": 0.9, "seed": 42, "stop": ["###"], "presence_penalty": 0.1}
 
 LISTED = [p for p in PROFILES if p.list_models]
 UNLISTED = [p for p in PROFILES if not p.list_models and p.allowlist]
-LOCAL = [p for p in PROFILES if p.local]
+LOCAL = [p for p in PROFILES if not p.key]
 KEYED = [p for p in PROFILES if p.key]
 REASONING = [p for p in PROFILES if p.reasoning_model]
 OPENAI_RULES = [OPENAI, AZURE_V1, AZURE_DEPLOYMENT]
@@ -478,6 +521,29 @@ async def test_openrouter_error_in_the_middle_of_a_stream_is_shown(connect):
     assert not error.get("choices"), error
 
 
+async def test_llamacpp_prompt_over_its_context_is_explained(connect):
+    host, server = await connect(LLAMACPP)
+    prompt = "word " * 5000  # over the profile's 4,096-token context
+    chunks = await host.stream(api_body(LLAMACPP.chat_model, prompt, stream=True))
+    [message] = errors_of(chunks)  # read from llama-server's own `error:` SSE line
+    assert "exceeds the available context size" in message and "new chat" in message
+    assert text_of(chunks) == ""
+    result = await host.call(api_body(LLAMACPP.chat_model, prompt, stream=False))
+    assert "too long" in result["error"]["detail"], result
+    assert [r.status for r in server.chat_requests()] == [200, 400]  # not retried
+
+
+@pytest.mark.parametrize("stream", [True, False], ids=["stream", "whole"])
+async def test_llamacpp_empty_answer_is_not_shown_as_success(connect, stream):
+    host, _ = await connect(LLAMACPP)
+    body = api_body(LLAMACPP.chat_model, "hi [[fault:empty]]", stream=stream)
+    if stream:
+        [message] = errors_of(await host.stream(body))
+    else:
+        message = (await host.call(body))["error"]["detail"]
+    assert "returned an empty answer" in message and "Try again" in message
+
+
 async def test_azure_content_filter_chunks_pass_through(connect):
     host, _ = await connect(AZURE_V1)
     chunks = await host.stream(
@@ -575,7 +641,8 @@ async def test_azure_lookalike_host_is_not_azure(connect):
     [record] = server.chat_requests()
     assert record.raw_authorization == f"Bearer {profile.key}"
     assert "api-key" not in record.headers
-    assert set(ADVANCED) <= body_keys(record)  # not whitelisted like Azure
+    assert set(SAMPLING_EXTRAS) <= body_keys(record)  # not whitelisted like Azure
+    assert not body_keys(record) & set(OLLAMA_OPTIONS)
 
 
 # ======================================================================================
@@ -612,34 +679,70 @@ async def test_other_endpoints_receive_provider_sampling_parameters(connect, pro
     assert not errors_of(chunks), errors_of(chunks)
     [record] = server.chat_requests()
     sent = body_keys(record)
-    assert set(ADVANCED) | set(extra) | set(STANDARD) <= sent, sorted(
-        (set(ADVANCED) | set(extra) | set(STANDARD)) - sent
-    )
+    wanted = set(SAMPLING_EXTRAS) | set(extra) | set(STANDARD)
+    assert wanted <= sent, sorted(wanted - sent)
     assert record.body["top_k"] == 40 and record.body["min_p"] == 0.05
     assert record.body["repetition_penalty"] == 1.05
     assert not sent & set(INTERNAL), sorted(sent & set(INTERNAL))
+    if profile is OLLAMA:  # recognised by its port 11434
+        assert set(OLLAMA_OPTIONS) <= sent, sorted(set(OLLAMA_OPTIONS) - sent)
+    else:
+        assert not sent & set(OLLAMA_OPTIONS), sorted(sent & set(OLLAMA_OPTIONS))
 
 
+# Endpoints that refuse unknown arguments, in each of the ways they say so.
 REFUSERS = [
     ("mistral", "2025"),
     ("mistral", "2024"),
     ("mistral", "fastapi"),
     ("gemini", None),
-    ("groq", None),
+    ("groq", None),  # one argument per answer
     ("gateway", "list"),
-    ("gateway", "param"),
+    ("gateway", "param"),  # one argument per answer
 ]
+EVERY_ENDPOINT = list(dict.fromkeys([(p.name, None) for p in PROFILES] + REFUSERS))
 
 
-@pytest.mark.parametrize(
-    "name, style", REFUSERS, ids=[f"{n}-{s}" if s else n for n, s in REFUSERS]
-)
+def style_ids(pairs: list[tuple[str, str | None]]) -> list[str]:
+    return [f"{name}-{style}" if style else name for name, style in pairs]
+
+
+async def connect_refusing(connect, name: str, style: str | None):
+    """(profile, host, server): a provider refusing arguments in the given style."""
+    profile = BY_NAME[name]
+    server = ProviderServer(profile, refusal_style=style)
+    return (profile, *await connect(profile, server=server))
+
+
+@pytest.mark.parametrize("name, style", EVERY_ENDPOINT, ids=style_ids(EVERY_ENDPOINT))
+async def test_every_chat_controls_parameter_works_at_the_first_message(
+    connect, name, style
+):
+    profile, host, server = await connect_refusing(connect, name, style)
+    body = web_body(profile.chat_model, PROMPT, **CHAT_CONTROLS)
+    chunks = await host.stream(body, user_valves=user_valves(profile))
+    assert not errors_of(chunks), errors_of(chunks)
+    assert text_of(chunks) == profile.expected_text(profile.chat_model, PROMPT)
+    first = server.chat_requests()
+    for record in first:
+        leaked = body_keys(record) & CHAT_CONTROLS_OLLAMA
+        assert leaked == (CHAT_CONTROLS_OLLAMA if profile is OLLAMA else set()), leaked
+        if "logit_bias" in body_keys(record):
+            assert record.body["logit_bias"] == {"5678": -100}
+    if profile.openai_rules or profile.accepted is None:
+        assert len(first) == 1  # nothing to refuse
+
+    server.clear()
+    chunks = await host.stream(body, user_valves=user_valves(profile))
+    assert text_of(chunks) == profile.expected_text(profile.chat_model, PROMPT)
+    assert len(server.chat_requests()) == 1  # what was shed is remembered
+
+
+@pytest.mark.parametrize("name, style", REFUSERS, ids=style_ids(REFUSERS))
 async def test_refused_parameters_are_dropped_retried_and_remembered(
     connect, name, style
 ):
-    profile = BY_NAME[name]
-    server = ProviderServer(profile, refusal_style=style)
-    host, server = await connect(profile, server=server)
+    profile, host, server = await connect_refusing(connect, name, style)
     user = user_valves(profile)
     refused_here = {"top_k", "min_p"} | ({"seed"} if name == "mistral" else set())
     body = web_body(profile.chat_model, PROMPT, top_k=40, min_p=0.05, seed=7)

@@ -80,3 +80,15 @@ def test_utf8_character_cut_between_reads():
 
 def test_last_event_without_blank_line_is_kept():
     assert read_all([b"data: x\n\ndata: [DONE]"]) == ["x", "[DONE]"]
+
+
+def test_llama_server_error_line_becomes_an_error_event():
+    """llama-server's non-standard `error:` field, split anywhere, is not lost."""
+    error = {"code": 400, "message": "the request exceeds the available context size",
+             "type": "exceed_context_size_error"}
+    data = f"error: {json.dumps(error)}\n\ndata: [DONE]\n\n".encode()
+    for cut in range(len(data) + 1):
+        events = read_all([data[:cut], data[cut:]])
+        assert [json.loads(events[0]), events[1]] == [{"error": error}, "[DONE]"]
+    assert read_all([b"error: {\"error\": {\"message\": \"x\"}}\n\n"]) == ['{"error": {"message": "x"}}']
+    assert read_all([b"error: model crashed\n\n"]) == ['{"error": {"message": "model crashed"}}']

@@ -2,7 +2,13 @@
 
 import pytest
 
-from openai_manifold_pipe.usage import DEFAULT_PRICES, parse_prices, price_of, summary
+from openai_manifold_pipe.usage import (
+    DEFAULT_PRICES,
+    parse_prices,
+    price_of,
+    prices_for,
+    summary,
+)
 from tests.conftest import ALICE
 from tests.owhost import api_body, errors_of, text_of
 from tests.upstream import answer_text
@@ -42,15 +48,33 @@ def recorder():
     return events, emit
 
 
-async def test_quick_answer_shows_only_the_summary_with_cost(host):
-    """No status event before the first token: each costs Open WebUI a socket emit."""
+def test_openai_list_prices_count_on_openai_only_admin_prices_everywhere():
+    assert prices_for(DEFAULT_PRICES, True) == parse_prices(DEFAULT_PRICES)
+    assert prices_for(DEFAULT_PRICES, False) == {}
+    edited = DEFAULT_PRICES.replace("gpt-4o=2.50/10", "gpt-4o=1/2") + ", llama3*=0.1/0.2"
+    elsewhere = prices_for(edited, False)
+    assert elsewhere == {"gpt-4o": (1.0, 2.0), "llama3*": (0.1, 0.2)}
+    assert prices_for(edited, True)["gpt-4o-mini"] == (0.15, 0.6)
+
+
+async def summary_line(host) -> str:
     events, emit = recorder()
     chunks = await host.stream(api_body("gpt-4o", "hello", stream=True),
                                user_valves={"OPENAI_API_KEY": ALICE}, emitter=emit)
     assert text_of(chunks) == answer_text("hello")
-    [event] = events
+    [event] = events  # no status event before the first token: each costs a socket emit
     assert event["data"]["done"] and " in · " in event["data"]["description"]
-    assert "$" in event["data"]["description"]
+    return event["data"]["description"]
+
+
+async def test_quick_answer_on_openai_shows_only_the_summary_with_cost(openai_host):
+    assert "$" in await summary_line(openai_host)
+
+
+async def test_a_gpt_4o_elsewhere_has_no_list_price_but_an_admin_price(host):
+    assert "$" not in await summary_line(host)  # a local gpt-4o costs what it costs
+    host.saved_valves["MODEL_PRICES"] = "gpt-4o=5/20"
+    assert "$" in await summary_line(host)
 
 
 async def test_slow_upstream_shows_waiting_with_elapsed_time(host, upstream):

@@ -35,6 +35,9 @@ or the same options in a marker):
     cut           after=N: close the socket with no final chunk (rst=true: RST)
     malformed     after=N: one truncated `data: {...` line, then the normal rest
     stream_error  after=N: a `data: {"error": ...}` event, then the end (no [DONE])
+    error_field   after=N: llama-server's non-standard `error: {...}` line (a prompt
+                  over its context size, by default; message=...), then `data: [DONE]`
+    empty         a valid answer with nothing in it (finish_reason=stop by default)
     not_sse       200 text/html page, whatever was asked
     json_instead_of_sse  stream=true answered with a plain chat.completion JSON
     refuse        close the connection without a response
@@ -169,14 +172,31 @@ EARLY_FAULTS = frozenset(
     {"status", "delay_headers", "not_sse", "refuse", "echo_key_401"}
 )
 BODY_FAULTS = frozenset(
-    {"stall", "cut", "malformed", "stream_error", "json_instead_of_sse"}
+    {
+        "stall",
+        "cut",
+        "malformed",
+        "stream_error",
+        "error_field",
+        "json_instead_of_sse",
+        "empty",
+    }
 )
 # Body faults that only make sense on an SSE stream: a non-streaming request (such as
 # Open WebUI's title task) never consumes them.
-STREAM_ONLY_FAULTS = frozenset({"malformed", "stream_error", "json_instead_of_sse"})
+STREAM_ONLY_FAULTS = frozenset(
+    {"malformed", "stream_error", "error_field", "json_instead_of_sse"}
+)
 FAULT_KINDS = EARLY_FAULTS | BODY_FAULTS
 
 SYSTEM_FINGERPRINT = "fp_f33640a400"
+# What llama-server says of a prompt longer than its context (2025 builds stream it
+# as an `error:` line, answer it with a 400 when not streaming).
+LLAMA_CONTEXT_ERROR = {
+    "code": 400,
+    "message": "the request exceeds the available context size, try increasing it",
+    "type": "exceed_context_size_error",
+}
 KEYS_URL = "https://platform.openai.com/account/api-keys"
 NO_KEY_MESSAGE = (
     "You didn't provide an API key. You need to provide your API key in an "
@@ -480,12 +500,30 @@ def check_openai_rules(body: dict) -> None:
     error = non_chat_error(model)
     if error:
         raise error
+    bias = body.get("logit_bias")
+    if bias is not None and not isinstance(bias, dict):
+        message = (
+            f"Invalid type for 'logit_bias': expected an object, but got "
+            f"{json_type(bias)} instead."
+        )
+        raise ApiError(400, message, param="logit_bias", code="invalid_type")
     family = reasoning_family(model)
     if family is None:
         if body.get("reasoning_effort") is not None:
             raise unsupported_parameter("reasoning_effort")
         return
     check_reasoning_rules(body, family)
+
+
+def json_type(value: Any) -> str:
+    """How OpenAI names a value's JSON type in an error: 'a string', 'an array'..."""
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, (int, float)):
+        return "a number"
+    if isinstance(value, list):
+        return "an array"
+    return "a string" if isinstance(value, str) else "null"
 
 
 def check_reasoning_rules(body: dict, family: ReasoningFamily) -> None:
@@ -677,6 +715,16 @@ class Answer:
                 "rejected_prediction_tokens": 0,
             },
         }
+
+
+def empty_answer(answer: Answer, finish_reason: str) -> Answer:
+    """The same answer with nothing in it: no text, reasoning or tool call."""
+    return Answer(
+        content=[],
+        finish_reason=finish_reason,
+        prompt_tokens=answer.prompt_tokens,
+        reasoning_tokens=answer.reasoning_tokens,
+    )
 
 
 def split_words(text: str) -> list[str]:
@@ -1498,6 +1546,9 @@ class FakeOpenAI:
         fault = self._take_fault(record, BODY_FAULTS)
         if fault is not None:
             record.faults.append(fault.kind)
+            if fault.kind == "empty":
+                answer = empty_answer(answer, fault.opts.get("finish_reason", "stop"))
+                fault = None
         if body.get("stream") is True and not (
             fault and fault.kind == "json_instead_of_sse"
         ):
@@ -1586,6 +1637,13 @@ class FakeOpenAI:
             )
             error = error_body(message, "server_error", None)
             await response.write(sse(error))
+            await response.write_eof()
+            return True
+        if fault.kind == "error_field":
+            error = dict(LLAMA_CONTEXT_ERROR)
+            error.update({k: v for k, v in opts.items() if k not in ("after", "times")})
+            await response.write(f"error: {json.dumps(error)}\n\n".encode())
+            await response.write(sse("[DONE]"))
             await response.write_eof()
             return True
         if fault.kind == "cut":

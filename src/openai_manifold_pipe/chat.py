@@ -3,7 +3,9 @@
 A stream is forwarded chunk for chunk as the upstream sends it, as the original
 `data: ...` text so Open WebUI does not pay for a second JSON encoding. Nothing
 may escape the generator: Open WebUI would drop the text already shown. Every
-failure ends the stream with one error chunk that Open WebUI shows below it.
+failure ends the stream with one error chunk that Open WebUI shows below it, and
+so does an answer with nothing in it: Open WebUI would show an empty message as
+if all were well.
 """
 
 import asyncio
@@ -14,7 +16,7 @@ from dataclasses import dataclass, field
 
 import aiohttp
 
-from .errors import PipeError, describe_exception, host_of
+from .errors import ErrorDetail, PipeError, describe_exception, host_of
 from .redact import log
 from .sse import SSEReader
 
@@ -31,13 +33,17 @@ class Progress:
     responded: bool = False
     first_output: float | None = None
     usage: dict | None = None
+    finish_reason: str | None = None
     failed: bool = False
 
     def note(self, chunk: dict) -> None:
-        """Record usage and the first answer delta of one chunk."""
+        """Record usage, finish reason and the first answer delta of one chunk."""
         usage = chunk.get("usage")
         if usage:
             self.usage = usage
+        for choice in chunk.get("choices") or ():
+            if isinstance(choice, dict) and choice.get("finish_reason"):
+                self.finish_reason = str(choice["finish_reason"])
         if self.first_output is None and _has_output(chunk):
             self.first_output = time.monotonic()
 
@@ -47,12 +53,33 @@ class Progress:
         return time.monotonic() - (self.first_output or self.started)
 
 
-def _has_output(chunk: dict) -> bool:
+def _has_output(chunk: dict, part: str = "delta") -> bool:
+    """Whether a chunk's deltas (or a completion's messages) hold any answer."""
     for choice in chunk.get("choices") or ():
-        delta = choice.get("delta") if isinstance(choice, dict) else None
+        delta = choice.get(part) if isinstance(choice, dict) else None
         if isinstance(delta, dict) and any(delta.get(name) for name in _OUTPUT_FIELDS):
             return True
     return False
+
+
+def empty_answer(url: str, finish_reason: str | None) -> str:
+    """What to tell a user whose answer came back with nothing in it."""
+    if finish_reason == "length":
+        advice = (
+            "It reached its output limit before writing anything: raise Max Tokens "
+            "in Chat Controls, or lower the reasoning effort."
+        )
+    elif finish_reason == "content_filter":
+        advice = "The provider's content filter held it back: rephrase the message."
+    else:
+        advice = (
+            "Try again; if it keeps happening, check that this model can chat and "
+            "that the conversation fits its context window (a new chat helps)."
+        )
+    return (
+        f"{host_of(url)} returned an empty answer: no text, reasoning or tool "
+        f"call. {advice}"
+    )
 
 
 def error_chunk(message: str) -> dict:
@@ -80,6 +107,8 @@ async def relay_stream(
             completion = _without_error(await _read_json(response, url), url)
             chunk = completion_as_chunk(completion)
             progress.note(chunk)
+            if progress.first_output is None:
+                raise PipeError(empty_answer(url, progress.finish_reason))
             yield chunk
         else:
             async for item in _relay_events(response, url, progress):
@@ -108,7 +137,7 @@ async def _relay_events(
     response: aiohttp.ClientResponse, url: str, progress: Progress
 ) -> AsyncIterator[str]:
     reader = SSEReader()
-    done = finished = False
+    done = False
     seen_events = False
     first = True
     # _chunks ends with b"" so the reader's last events go through the same checks.
@@ -128,24 +157,18 @@ async def _relay_events(
                 continue
             for chunk, text in _parse_event(event, url):
                 if chunk.get("error"):  # OpenRouter sends it with `choices` too
-                    raise PipeError(
-                        f"{host_of(url)} reported an error during the answer: "
-                        + _error_text(chunk["error"])
-                    )
+                    raise PipeError(_stream_error(chunk["error"], url))
                 progress.note(chunk)
-                if not finished:
-                    finished = any(
-                        isinstance(choice, dict) and choice.get("finish_reason")
-                        for choice in chunk.get("choices") or ()
-                    )
                 yield text
     if not seen_events and not first:
         raise PipeError(_not_a_stream(url))
-    if not (done or finished):
+    if not (done or progress.finish_reason):
         raise PipeError(
             f"The connection to {host_of(url)} ended before the answer was complete. "
             "Try again."
         )
+    if progress.first_output is None:
+        raise PipeError(empty_answer(url, progress.finish_reason))
 
 
 async def _chunks(response: aiohttp.ClientResponse) -> AsyncIterator[bytes]:
@@ -229,6 +252,19 @@ def _error_text(error: object) -> str:
     return str(error)
 
 
+def _stream_error(error: object, url: str) -> str:
+    """An error the upstream sent in the middle of its stream, readable."""
+    detail = ErrorDetail.from_data({"error": error})
+    message = f"{host_of(url)} reported an error during the answer: "
+    message += detail.summary or _error_text(error)
+    if detail.is_context_too_long:
+        message += (
+            " The conversation is longer than the model's context window: start a "
+            "new chat, remove large files, or ask your admin to raise the context size."
+        )
+    return message
+
+
 def _not_a_stream(url: str, what: str = "stream") -> str:
     return (
         f"{host_of(url)} answered with something that is not an OpenAI-compatible "
@@ -250,7 +286,14 @@ async def read_completion(
         raise PipeError(describe_exception(exc, url=url, timeout=timeout)) from None
     finally:
         response.close()  # as in relay_stream: a whole body is already released
-    return _without_error(completion, url)
+    completion = _without_error(completion, url)
+    if not _has_output(completion, "message"):
+        choices = completion.get("choices") or [{}]
+        reason = (
+            choices[0].get("finish_reason") if isinstance(choices[0], dict) else None
+        )
+        raise PipeError(empty_answer(url, reason))
+    return completion
 
 
 def _without_error(completion: dict, url: str) -> dict:

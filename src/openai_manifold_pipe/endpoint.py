@@ -4,11 +4,13 @@ Almost every provider speaks OpenAI's paths with a Bearer key. Azure OpenAI is
 the exception worth knowing: an `api-key` header, and in its deployment form a
 URL per deployment with an `api-version` query. OpenAI's own API and Azure
 OpenAI also share the strict parameter rules and the GPT-only model filter.
+Ollama is the one server that understands Ollama's own options (`num_ctx`,
+`keep_alive`...), so it is recognised too: by its port, or by its name in the URL.
 """
 
 import re
 from dataclasses import dataclass
-from urllib.parse import quote, urlsplit
+from urllib.parse import SplitResult, quote, urlsplit
 
 # Azure OpenAI resources serve only OpenAI's models; AI Foundry serves many vendors'.
 _AZURE_OPENAI_HOSTS = (".openai.azure.com", ".cognitiveservices.azure.com")
@@ -17,6 +19,9 @@ _ANTHROPIC_HOST = "api.anthropic.com"
 # Anthropic's own API version header, which its /models listing requires.
 ANTHROPIC_VERSION = "2023-06-01"
 _DEPLOYMENT = re.compile(r"/openai/deployments/([^/]+)$")
+# Ollama's default port; "ollama" in a host or path names it (a Docker service
+# `http://ollama:11434/v1`, a reverse proxy, Open WebUI's own `/ollama/v1` relay).
+_OLLAMA_PORT = 11434
 
 
 @dataclass(frozen=True)
@@ -27,20 +32,24 @@ class Endpoint:
     openai_rules: bool
     azure: bool
     anthropic: bool
+    ollama: bool
     deployment: str | None
     api_version: str
 
     @classmethod
     def from_url(cls, url: str, api_version: str) -> "Endpoint":
         base = url.strip().rstrip("/")
-        host = (urlsplit(base).hostname or "").lower()
+        parts = urlsplit(base)
+        host = (parts.hostname or "").lower()
         azure = host.endswith(_AZURE_HOSTS)
-        match = _DEPLOYMENT.search(urlsplit(base).path) if azure else None
+        match = _DEPLOYMENT.search(parts.path) if azure else None
         return cls(
             base=base,
             openai_rules=host == "api.openai.com" or host.endswith(_AZURE_OPENAI_HOSTS),
             azure=azure,
             anthropic=host == _ANTHROPIC_HOST,
+            ollama=_port(parts) == _OLLAMA_PORT
+            or "ollama" in f"{host}{parts.path}".lower(),
             deployment=match.group(1) if match else None,
             api_version=api_version.strip(),
         )
@@ -78,3 +87,10 @@ class Endpoint:
         if project:
             headers["OpenAI-Project"] = project
         return headers
+
+
+def _port(parts: SplitResult) -> int | None:
+    try:
+        return parts.port
+    except ValueError:  # refused when the valve is saved; never fatal here
+        return None

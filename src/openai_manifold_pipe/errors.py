@@ -45,6 +45,10 @@ class PipeError(Exception):
         self.status = status
 
 
+class Unreachable(PipeError):
+    """No HTTP answer at all: refused, not found, TLS, or nothing within the timeout."""
+
+
 class UpstreamError(PipeError):
     """The upstream answered with an HTTP error; `detail` holds its parsed body."""
 
@@ -84,6 +88,11 @@ class ErrorDetail:
             data = json.loads(text)
         except ValueError:
             return cls(message=text)
+        return cls.from_data(data)
+
+    @classmethod
+    def from_data(cls, data: object) -> "ErrorDetail":
+        """The same from an error body already decoded (or an error in a stream)."""
         if isinstance(data, list) and data:
             data = data[0]
         if not isinstance(data, dict):
@@ -121,8 +130,16 @@ class ErrorDetail:
 
     @property
     def is_context_too_long(self) -> bool:
-        text = f"{self.code} {self.message}".lower()
-        return "context_length_exceeded" in text or "maximum context length" in text
+        text = f"{self.code} {self.type} {self.message}".lower()
+        return any(
+            sign in text
+            for sign in (
+                "context_length_exceeded",
+                "maximum context length",
+                "exceed_context_size",  # llama-server
+                "exceeds the available context size",
+            )
+        )
 
 
 def _as_text(value: object) -> str:

@@ -3,8 +3,10 @@
 Open WebUI hands a pipe its own bookkeeping keys and copies every advanced
 parameter from Chat Controls to the top of the body (`top_k`, `num_ctx`,
 `keep_alive`...). OpenAI's API refuses any argument it does not know, so it gets
-exactly its documented parameters; other endpoints get everything but Open
-WebUI's internals, since many accept their own sampling parameters.
+exactly its documented parameters. Ollama's own options go to Ollama only. Other
+endpoints get the rest, since many accept their own sampling parameters (`top_k`,
+`min_p`...); one that refuses some is told apart by its answer (see
+`refused_parameters`).
 """
 
 import re
@@ -94,6 +96,33 @@ OPEN_WEBUI_KEYS = frozenset(
     }
 )
 
+# Ollama's model options, which Chat Controls offers beside the sampling
+# parameters: no other server knows them, and several refuse unknown arguments.
+OLLAMA_OPTIONS = frozenset(
+    {
+        "keep_alive",
+        "num_ctx",
+        "format",
+        "think",
+        "num_predict",
+        "num_keep",
+        "num_batch",
+        "repeat_last_n",
+        "mirostat",
+        "mirostat_eta",
+        "mirostat_tau",
+        "tfs_z",
+        "num_gpu",
+        "main_gpu",
+        "num_thread",
+        "numa",
+        "low_vram",
+        "use_mmap",
+        "use_mlock",
+        "penalize_newline",
+    }
+)
+
 # How upstreams name the parameters they refuse, each capturing the name(s).
 _REFUSALS = (
     # OpenAI, Azure, DeepSeek, most proxies: one name or a list.
@@ -130,6 +159,7 @@ def build_payload(
     *,
     openai_api: bool,
     default_effort: str | None,
+    ollama: bool = False,
     dropped: Iterable[str] = (),
 ) -> dict:
     """The upstream request for one chat, shaped for the model and endpoint.
@@ -141,8 +171,11 @@ def build_payload(
         accepted = OPENAI_CHAT_PARAMS - OPEN_WEBUI_KEYS
         payload = {k: v for k, v in body.items() if k in accepted}
     else:
-        payload = {k: v for k, v in body.items() if k not in OPEN_WEBUI_KEYS}
+        ignored = OPEN_WEBUI_KEYS if ollama else OPEN_WEBUI_KEYS | OLLAMA_OPTIONS
+        payload = {k: v for k, v in body.items() if k not in ignored}
     payload["model"] = model
+    if "logit_bias" in payload:
+        _normalize_logit_bias(payload)
     if payload.get("stream"):
         options = payload.get("stream_options")
         payload["stream_options"] = {
@@ -154,9 +187,35 @@ def build_payload(
     family = reasoning_family(model)
     if family:
         apply_reasoning_rules(payload, family, normal_effort(default_effort))
+    elif openai_api:
+        payload.pop("reasoning_effort", None)  # OpenAI's chat models refuse it
     for name in dropped:
         drop_parameter(payload, name)
     return payload
+
+
+def _normalize_logit_bias(payload: dict) -> None:
+    """`logit_bias` as the object APIs take; Chat Controls sends its text form.
+
+    Open WebUI 0.12.4 passes the field's text (`"5678:-100, 1234:20"`) on
+    unconverted. Text that is not such pairs is left out rather than refused.
+    """
+    value = payload["logit_bias"]
+    if isinstance(value, dict):
+        return
+    biases: dict[str, int] = {}
+    for pair in str(value or "").split(","):
+        token, colon, bias = pair.partition(":")
+        try:
+            biases[str(int(token))] = max(-100, min(100, int(bias)))
+        except ValueError:
+            if pair.strip() or colon:
+                biases = {}
+                break
+    if biases:
+        payload["logit_bias"] = biases
+    else:
+        del payload["logit_bias"]
 
 
 def refused_parameters(detail: ErrorDetail, payload: dict) -> list[str]:

@@ -2,8 +2,9 @@
 
 One instance serves every user at once, so nothing about a request is kept on
 `self`: the key, headers and payload of each chat live in its own call. What
-the instance does keep is shared knowledge about endpoints: the model lists and
-the parameters an endpoint refused for a model.
+the instance does keep is shared knowledge about endpoints: the model lists, the
+parameters an endpoint refused for a model, and which chats just found their
+endpoint unreachable.
 """
 
 import asyncio
@@ -36,6 +37,7 @@ from .errors import (
     NO_USER_KEY,
     USER_VALVES_PATH,
     PipeError,
+    Unreachable,
     UpstreamError,
     host_of,
 )
@@ -49,11 +51,9 @@ from .reasoning import reasoning_family
 from .redact import Redactor, log
 from .status import StatusLine
 from .transport import Transport
-from .usage import parse_prices, price_of, summary
+from .unreachable import UnreachableChats, chat_key
+from .usage import price_of, prices_for, summary
 from .valves import UserValves, Valves
-
-# How many times one chat may shed refused parameters before the error is shown.
-MAX_REFUSED_PARAMS = 4
 
 
 class Pipe:
@@ -67,6 +67,7 @@ class Pipe:
         self._transport = Transport()
         self._models = ModelCache()
         self._refused: dict[tuple[str, str], set[str]] = {}
+        self._unreachable = UnreachableChats()
         self._offered: tuple[Listing, tuple, list[dict]] | None = None
 
     async def pipes(self) -> list[dict]:
@@ -112,15 +113,22 @@ class Pipe:
             _status_emitter(__event_emitter__, __task__, __metadata__), redact
         )
         endpoint = _endpoint(valves)
+        chat = chat_key(__user__, __metadata__, endpoint.base)
+        if not __task__:
+            self._unreachable.forget(chat)  # what the user sends always tries
+        elif unreachable := self._unreachable.recall(chat):
+            log.info("%s not sent: this chat's endpoint was unreachable", __task__)
+            return _failure(unreachable, stream)
         payload = build_payload(
             body,
             model,
             openai_api=endpoint.openai_rules,
             default_effort=valves.REASONING_EFFORT,
+            ollama=endpoint.ollama,
             dropped=self._refused.get((endpoint.base, model), ()),
         )
         headers = endpoint.headers(key, organization=organization, project=project)
-        chat = _Chat(
+        request = _Chat(
             self._transport,
             self._refused,
             valves,
@@ -131,7 +139,10 @@ class Pipe:
             status,
             redact,
         )
-        return await chat.stream() if stream else await chat.complete()
+        result = await request.stream() if stream else await request.complete()
+        if request.unreachable is not None:
+            self._unreachable.note(chat, request.unreachable)
+        return result
 
     async def close(self) -> None:
         """Close the connection pool; for embedders and tests, Open WebUI never calls it."""
@@ -197,6 +208,8 @@ class _Chat:
         self.status = status
         self.redact = redact
         self.model = payload["model"]
+        # The message, when the endpoint could not be reached at all.
+        self.unreachable: str | None = None
 
     async def stream(self) -> AsyncIterator[str | dict]:
         """Connect, then hand Open WebUI the stream to read.
@@ -210,15 +223,15 @@ class _Chat:
         try:
             response = await self._open()
         except PipeError as error:
-            message = error.message
+            message = self._failed(error)
         except Exception as exc:  # nothing may escape into Open WebUI's stream
-            message = _unexpected(exc, self.url)
+            message = self._failed(PipeError(_unexpected(exc, self.url)))
         finally:
             if response is None and ticker is not None:
                 ticker.cancel()
         if response is None:
             progress.failed = True
-            return self._failed_stream(self._failed(message), progress)
+            return self._failed_stream(message, progress)
         progress.responded = True
         return self._relay(response, progress, ticker)
 
@@ -265,10 +278,12 @@ class _Chat:
             progress.usage = result.get("usage")
         except PipeError as error:
             progress.failed = True
-            result = error_completion(self._failed(error.message))
+            result = error_completion(self._failed(error))
         except Exception as exc:
             progress.failed = True
-            result = error_completion(self._failed(_unexpected(exc, self.url)))
+            result = error_completion(
+                self._failed(PipeError(_unexpected(exc, self.url)))
+            )
         finally:
             if ticker is not None:
                 ticker.cancel()
@@ -290,13 +305,18 @@ class _Chat:
         if progress.failed or not self.valves.SHOW_USAGE_SUMMARY:
             await self.status.clear()
             return
-        price = price_of(self.model, parse_prices(self.valves.MODEL_PRICES))
+        prices = prices_for(self.valves.MODEL_PRICES, self.endpoint.openai_rules)
+        price = price_of(self.model, prices)
         line = summary(progress.usage, progress.answering_seconds, price)
         await self.status.show(line, done=True)
 
     async def _open(self) -> aiohttp.ClientResponse:
-        """Send the request, shedding parameters the upstream says it does not support."""
-        shed = 0
+        """Send the request, shedding parameters the upstream says it does not support.
+
+        Some endpoints name one refused parameter per answer (Groq), so this goes
+        on while each refusal names a parameter still in the request: every
+        round removes one, so it ends after at most one round per parameter.
+        """
         while True:
             try:
                 response = await self.transport.post(
@@ -310,11 +330,10 @@ class _Chat:
                 )
             except UpstreamError as error:
                 names: list[str] = []
-                if error.status in (400, 422) and shed < MAX_REFUSED_PARAMS:
+                if error.status in (400, 422):
                     names = refused_parameters(error.detail, self.payload)
                 if not names:
                     raise
-                shed += 1
                 log.info(
                     "%s refused %s for %s: sending without",
                     host_of(self.url),
@@ -331,9 +350,11 @@ class _Chat:
             await self.status.clear()
             return response
 
-    def _failed(self, message: str) -> str:
-        message = self.redact(message)
+    def _failed(self, error: PipeError) -> str:
+        message = self.redact(error.message)
         log.warning("chat with %s failed: %s", self.model, message)
+        if isinstance(error, Unreachable):
+            self.unreachable = message
         return message
 
 

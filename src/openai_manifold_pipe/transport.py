@@ -21,6 +21,7 @@ import aiohttp
 from .errors import (
     ErrorDetail,
     PipeError,
+    Unreachable,
     UpstreamError,
     describe_exception,
     describe_status,
@@ -167,9 +168,9 @@ class Transport:
             except (aiohttp.ClientConnectionError, asyncio.TimeoutError) as exc:
                 message = describe_exception(exc, url=url, timeout=timeout)
                 if not _transient(exc):
-                    raise PipeError(message) from None
+                    raise Unreachable(message) from None
                 if last:
-                    raise PipeError(message + _gave_up(attempt, retries)) from None
+                    raise Unreachable(message + _gave_up(attempt, retries)) from None
                 reason = f"{host_of(url)}: {short_reason(exc)}"
                 await _wait(backoff(attempt), reason, attempt, retries, on_retry)
                 continue

@@ -3,7 +3,9 @@
 Prices come from the MODEL_PRICES valve, `model=input/output` in US dollars per
 million tokens; dated snapshots (`gpt-4o-2024-08-06`) use their model's price and
 globs (`gpt-5*`) cover families. The defaults are OpenAI's list prices when this
-version was released; admins on other prices change the valve.
+version was released: they count on OpenAI's own API and Azure OpenAI only, since
+a `gpt-4o` served by a local server or a router costs something else or nothing.
+Entries an admin adds or changes count on any endpoint.
 """
 
 import fnmatch
@@ -40,6 +42,18 @@ def parse_prices(text: str) -> Prices:
             )
         prices[match.group(1).lower()] = (float(match.group(2)), float(match.group(3)))
     return prices
+
+
+@functools.lru_cache(maxsize=8)
+def prices_for(text: str, openai_api: bool) -> Prices:
+    """The MODEL_PRICES entries that apply on this kind of endpoint."""
+    prices = parse_prices(text)
+    if openai_api:
+        return prices
+    listed = parse_prices(DEFAULT_PRICES)
+    return {
+        model: price for model, price in prices.items() if listed.get(model) != price
+    }
 
 
 def price_of(model: str, prices: Prices) -> tuple[float, float] | None:

@@ -94,7 +94,9 @@ class Valves(BaseModel):
     MODEL_PRICES: str = Field(
         default=DEFAULT_PRICES,
         description="Prices for the usage summary: model=input/output in US dollars "
-        "per million tokens, comma-separated; globs allowed (gpt-5*=1.25/10).",
+        "per million tokens, comma-separated; globs allowed (gpt-5*=1.25/10). "
+        "OpenAI's list prices (the default entries) count on OpenAI and Azure "
+        "OpenAI only; entries you add or change count on any endpoint.",
     )
 
     @field_validator("OPENAI_API_BASE_URL")

@@ -33,6 +33,7 @@ import pytest
 import requests
 
 from scripts.openwebui import OpenWebUI, OpenWebUIError, free_port
+from tests.closing_server import ClosingServer
 from tests.upstream import (
     FakeOpenAI,
     answer_chunks,
@@ -563,6 +564,32 @@ def test_dead_endpoint(pipe: InstalledPipe, world: World):
     for text in seen.texts():
         assert "connection refused" in text
         assert "OPENAI_API_BASE_URL" in text
+
+
+def test_background_tasks_of_an_unreachable_chat_fail_at_once(
+    pipe: InstalledPipe, world: World, openwebui: Host, request: pytest.FixtureRequest
+):
+    """Open WebUI runs follow-ups and tags after a failed answer; neither tries again.
+
+    (0.12.4 asks for a new chat's title at the start, beside the answer, so the title
+    is not among the tasks that wait after it: it is left out here to keep the count
+    of connections exact.)
+    """
+    tasks = {"follow_up_generation": True, "tags_generation": True}
+    with ClosingServer() as dead:
+        use(pipe, dead.base_url, MODEL_ALLOWLIST=CHAT_MODEL, MAX_RETRIES=1)
+        model = pipe.model(CHAT_MODEL)
+        mark = openwebui.log_mark()
+        turn = world.alice.chat_web(model, "anyone there?", background_tasks=tasks)
+        assert "MAX_RETRIES is 1" in (turn.error_text or ""), turn.error_text
+        log = openwebui.log_since(mark)
+        for task in tasks:
+            assert f"{task} not sent" in log, f"{task} was not answered at once"
+        assert dead.connections == 2  # the answer's two attempts, no task's
+        report(request, f"unreachable endpoint, web chat + 2 tasks: {turn.seconds:.2f} s")
+
+        again = world.alice.chat_web(model, "still there?", follow=turn, background_tasks={})
+        assert again.error_text and dead.connections == 4  # the next message tries
 
 
 @pytest.mark.parametrize(

@@ -19,20 +19,22 @@ required_open_webui_version: 0.12.4
 # Contents, in file order. The settings admins and users see are in
 # valves.py; Open WebUI loads the Pipe class at the end, in pipe.py.
 #
-#   endpoint.py     where requests go and how they authenticate, by provider.
-#   errors.py       every failure becomes a sentence the user can act on.
-#   redact.py       the one place keys are removed from what users and logs see.
-#   catalog.py      which of the endpoint's models the model picker offers, and caching.
-#   sse.py          an incremental reader for the upstream's text/event-stream.
-#   chat.py         relaying the upstream's answer to Open WebUI, streamed or whole.
-#   status.py       short lines in the chat telling the user what the pipe is doing.
-#   transport.py    one pooled aiohttp session, timeouts and retries.
-#   unreachable.py  the background tasks of a chat whose endpoint just gave no answer.
-#   usage.py        the one-line summary shown with an answer: tokens, speed and cost.
-#   valves.py       the admin's and each user's settings, checked when saved.
-#   reasoning.py    what OpenAI's reasoning models accept on /chat/completions.
-#   payload.py      the request body the upstream receives, and only what it accepts.
-#   pipe.py         the class Open WebUI loads, lists models from and chats through.
+#   endpoint.py           where requests go and how they authenticate, by provider.
+#   errors.py             every failure becomes a sentence the user can act on.
+#   redact.py             the one place keys are removed from what users and logs see.
+#   catalog.py            which of the endpoint's models the model picker offers, and caching.
+#   sse.py                an incremental reader for the upstream's text/event-stream.
+#   chat.py               relaying the upstream's answer to Open WebUI, streamed or whole.
+#   status.py             short lines in the chat telling the user what the pipe is doing.
+#   transport.py          one pooled aiohttp session, timeouts and retries.
+#   unreachable.py        the background tasks of a chat whose endpoint just gave no answer.
+#   usage.py              the one-line summary shown with an answer: tokens, speed and cost.
+#   valves.py             the admin's and each user's settings, checked when saved.
+#   reasoning.py          what OpenAI's reasoning models accept on /chat/completions.
+#   payload.py            the request body the upstream receives, and only what it accepts.
+#   responses_payload.py  a chat as a request to OpenAI's `/responses`.
+#   responses_stream.py   OpenAI's `/responses` events, as the chat chunks Open WebUI reads.
+#   pipe.py               the class Open WebUI loads, lists models from and chats through.
 
 import asyncio
 import codecs
@@ -119,6 +121,15 @@ class Endpoint:
         if self.deployment:
             url += f"?api-version={quote(self.api_version)}"
         return url
+
+    @property
+    def responses_url(self) -> str:
+        return f"{self.base}/responses"
+
+    @property
+    def speaks_responses(self) -> bool:
+        """OpenAI's own API and Azure OpenAI's v1 form serve /responses for sure."""
+        return self.openai_rules and not self.deployment
 
     @property
     def models_url(self) -> str:
@@ -622,13 +633,17 @@ _OPENAI_ID = re.compile(
     r"^(?:gpt-|chatgpt-|o\d+(?:-|$)|davinci|babbage|text-|codex|computer-use)",
     re.IGNORECASE,
 )
+# ...of which these chat on /responses: o1-pro, o3-pro, gpt-5-pro, the codex models.
+_RESPONSES_ONLY = re.compile(r"-pro(?:-|$)|codex", re.IGNORECASE)
+_NEVER_CHAT = re.compile(r"computer-use|deep-research|audio|-instruct", re.IGNORECASE)
 
 # The id of the one entry shown when the models cannot be listed.
 SETUP_MODEL_ID = "setup-required"
 
 
-def is_chat_model(model_id: str, *, openai_api: bool) -> bool:
-    """Whether a model can chat on /chat/completions, judged by its id.
+def is_chat_model(model_id: str, *, openai_api: bool, responses: bool = False) -> bool:
+    """Whether a model can chat, judged by its id: on /chat/completions, and on
+    /responses too when `responses` says the pipe may use it.
 
     The `-instruct` and `-pro` rules only concern OpenAI's own ids: elsewhere
     `kimi-k2-instruct` or `gemini-2.5-pro` are chat models.
@@ -636,9 +651,21 @@ def is_chat_model(model_id: str, *, openai_api: bool) -> bool:
     name = model_id.rsplit("/", 1)[-1]
     if _NOT_CHAT.search(name):
         return False
+    if responses and responses_only(name):
+        return True
     if _OPENAI_ID.match(name) and _OPENAI_NOT_CHAT.search(name):
         return False
     return not openai_api or bool(_OPENAI_CHAT_FAMILY.match(name))
+
+
+def responses_only(model_id: str) -> bool:
+    """An OpenAI chat model that answers on /responses only (o3-pro, gpt-5-codex...)."""
+    name = model_id.rsplit("/", 1)[-1]
+    return bool(
+        _OPENAI_ID.match(name)
+        and _RESPONSES_ONLY.search(name)
+        and not _NEVER_CHAT.search(name)
+    )
 
 
 def split_list(value: str) -> list[str]:
@@ -663,6 +690,7 @@ def select_models(
     blocklist: list[str],
     chat_only: bool,
     openai_api: bool,
+    responses: bool = False,
 ) -> list[dict]:
     """The upstream models to offer, in id order.
 
@@ -680,9 +708,10 @@ def select_models(
             continue
         if model_id.lower() in exact_lower:
             offered[model_id] = model
-        elif (not chat_only or is_chat_model(model_id, openai_api=openai_api)) and (
-            not allowlist or matches(model_id, globs)
-        ):
+        elif (
+            not chat_only
+            or is_chat_model(model_id, openai_api=openai_api, responses=responses)
+        ) and (not allowlist or matches(model_id, globs)):
             offered[model_id] = model
     known = {model_id.lower() for model_id in offered}
     for model_id in exact:
@@ -952,6 +981,14 @@ def error_completion(message: str) -> dict:
     return {"error": {"message": message, "detail": message, "type": "pipe_error"}}
 
 
+# Reads one wire's stream as chat chunks (dicts, or their `data: ...` lines).
+StreamReader = Callable[
+    [aiohttp.ClientResponse, str, Progress], AsyncIterator[str | dict]
+]
+# Turns one wire's whole answer into a chat completion, or raises PipeError.
+Converter = Callable[[dict, str], dict]
+
+
 async def relay_stream(
     response: aiohttp.ClientResponse,
     *,
@@ -959,20 +996,16 @@ async def relay_stream(
     timeout: float,
     redact: Callable[[object], str],
     progress: Progress,
+    read: StreamReader | None = None,
 ) -> AsyncIterator[str | dict]:
-    """Forward an upstream stream; the connection is closed at once if the user stops."""
+    """Forward an upstream stream; the connection is closed at once if the user stops.
+
+    `read` understands the wire: /chat/completions unless told otherwise.
+    """
     message = None
     try:
-        if response.content_type == "application/json":
-            completion = _without_error(await _read_json(response, url), url)
-            chunk = completion_as_chunk(completion)
-            progress.note(chunk)
-            if progress.first_output is None:
-                raise PipeError(empty_answer(url, progress.finish_reason))
-            yield chunk
-        else:
-            async for item in _relay_events(response, url, progress):
-                yield item
+        async for item in (read or read_chat_stream)(response, url, progress):
+            yield item
     except PipeError as error:
         message = error.message
     except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
@@ -993,11 +1026,39 @@ async def relay_stream(
         yield error_chunk(message)
 
 
-async def _relay_events(
+async def read_chat_stream(
     response: aiohttp.ClientResponse, url: str, progress: Progress
-) -> AsyncIterator[str]:
-    reader = SSEReader()
+) -> AsyncIterator[str | dict]:
+    """/chat/completions: chunks forwarded as they came, checked on the way."""
+    if response.content_type == "application/json":
+        chunk = completion_as_chunk(await read_whole(response, url))
+        progress.note(chunk)
+        if progress.first_output is None:
+            raise PipeError(empty_answer(url, progress.finish_reason))
+        yield chunk
+        return
     done = False
+    async for event in sse_events(response, url):
+        if done or event == DONE:
+            done = True
+            continue
+        if progress.first_output and _plain_delta(event):
+            yield "data: " + event
+            continue
+        for chunk, text in _parse_event(event, url):
+            if chunk.get("error"):  # OpenRouter sends it with `choices` too
+                raise PipeError(stream_error(chunk["error"], url))
+            progress.note(chunk)
+            yield text
+    if not (done or progress.finish_reason):
+        raise PipeError(cut_short(url))
+    if progress.first_output is None:
+        raise PipeError(empty_answer(url, progress.finish_reason))
+
+
+async def sse_events(response: aiohttp.ClientResponse, url: str) -> AsyncIterator[str]:
+    """The data of each event of an SSE body as it arrives; a web page is refused."""
+    reader = SSEReader()
     seen_events = False
     first = True
     # _chunks ends with b"" so the reader's last events go through the same checks.
@@ -1009,26 +1070,17 @@ async def _relay_events(
         first = False
         for event in reader.feed(data) if data else reader.close():
             seen_events = True
-            if done or event == DONE:
-                done = True
-                continue
-            if progress.first_output and _plain_delta(event):
-                yield "data: " + event
-                continue
-            for chunk, text in _parse_event(event, url):
-                if chunk.get("error"):  # OpenRouter sends it with `choices` too
-                    raise PipeError(_stream_error(chunk["error"], url))
-                progress.note(chunk)
-                yield text
+            yield event
     if not seen_events and not first:
         raise PipeError(_not_a_stream(url))
-    if not (done or progress.finish_reason):
-        raise PipeError(
-            f"The connection to {host_of(url)} ended before the answer was complete. "
-            "Try again."
-        )
-    if progress.first_output is None:
-        raise PipeError(empty_answer(url, progress.finish_reason))
+
+
+def cut_short(url: str) -> str:
+    """A stream that ended before its answer did."""
+    return (
+        f"The connection to {host_of(url)} ended before the answer was complete. "
+        "Try again."
+    )
 
 
 async def _chunks(response: aiohttp.ClientResponse) -> AsyncIterator[bytes]:
@@ -1112,7 +1164,7 @@ def _error_text(error: object) -> str:
     return str(error)
 
 
-def _stream_error(error: object, url: str) -> str:
+def stream_error(error: object, url: str) -> str:
     """An error the upstream sent in the middle of its stream, readable."""
     detail = ErrorDetail.from_data({"error": error})
     message = f"{host_of(url)} reported an error during the answer: "
@@ -1134,19 +1186,23 @@ def _not_a_stream(url: str, what: str = "stream") -> str:
 
 
 async def read_completion(
-    response: aiohttp.ClientResponse, *, url: str, timeout: float | None = None
+    response: aiohttp.ClientResponse,
+    *,
+    url: str,
+    timeout: float | None = None,
+    convert: Converter | None = None,
 ) -> dict:
     """The upstream's completion JSON as a dict; any failure is a PipeError.
 
-    `timeout` is REQUEST_TIMEOUT, quoted when the body stops arriving.
+    `timeout` is REQUEST_TIMEOUT, quoted when the body stops arriving; `convert`
+    turns another wire's answer into a chat completion.
     """
     try:
-        completion = await _read_json(response, url)
+        completion = await read_whole(response, url, convert)
     except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
         raise PipeError(describe_exception(exc, url=url, timeout=timeout)) from None
     finally:
         response.close()  # as in relay_stream: a whole body is already released
-    completion = _without_error(completion, url)
     if not _has_output(completion, "message"):
         choices = completion.get("choices") or [{}]
         reason = (
@@ -1154,6 +1210,14 @@ async def read_completion(
         )
         raise PipeError(empty_answer(url, reason))
     return completion
+
+
+async def read_whole(
+    response: aiohttp.ClientResponse, url: str, convert: Converter | None = None
+) -> dict:
+    """A whole JSON answer as a chat completion, unless it is an error."""
+    data = await _read_json(response, url)
+    return _without_error(convert(data, url) if convert else data, url)
 
 
 def _without_error(completion: dict, url: str) -> dict:
@@ -1708,6 +1772,8 @@ def _count(data: dict, *names: str) -> int:
 # a bad value is refused at save time with a message naming the valve.
 
 EFFORT_LEVELS = ("none", "minimal", "low", "medium", "high", "xhigh")
+RESPONSES_API_MODES = ("auto", "always", "never")
+SUMMARY_KINDS = ("auto", "concise", "detailed", "off")
 
 _SECRET = {"input": {"type": "password"}}
 # Forms show each valve by its name, the name README and error messages use,
@@ -1775,6 +1841,19 @@ class Valves(BaseModel):
         "sets none: none, minimal, low, medium, high or xhigh. Empty: the model's own default.",
     )
 
+    RESPONSES_API: str = Field(
+        default="auto",
+        description="Use OpenAI's Responses API (reasoning summaries, tools with "
+        "reasoning, Responses-only models): auto = for reasoning and Responses-only "
+        "models on OpenAI and Azure OpenAI; always = every model, any endpoint that "
+        "has /responses; never = /chat/completions only.",
+    )
+    REASONING_SUMMARY: str = Field(
+        default="auto",
+        description="Reasoning summary shown as the thought block on the Responses "
+        "API: auto, concise, detailed, or off.",
+    )
+
     AZURE_API_VERSION: str = Field(
         default="2024-10-21",
         description="api-version for Azure OpenAI deployment URLs "
@@ -1840,6 +1919,24 @@ class Valves(BaseModel):
             )
         return value
 
+    @field_validator("RESPONSES_API")
+    @classmethod
+    def _responses_api(cls, value: str) -> str:
+        if value.strip().lower() not in RESPONSES_API_MODES:
+            raise ValueError(
+                "RESPONSES_API must be one of: " + ", ".join(RESPONSES_API_MODES)
+            )
+        return value
+
+    @field_validator("REASONING_SUMMARY")
+    @classmethod
+    def _summary(cls, value: str) -> str:
+        if value.strip().lower() not in SUMMARY_KINDS:
+            raise ValueError(
+                "REASONING_SUMMARY must be one of: " + ", ".join(SUMMARY_KINDS)
+            )
+        return value
+
     @field_validator("AZURE_API_VERSION")
     @classmethod
     def _api_version(cls, value: str) -> str:
@@ -1900,6 +1997,7 @@ TOOL_PARAMS = ("tools", "tool_choice", "parallel_tool_calls")
 
 _O_SERIES = re.compile(r"o(\d+)(?:-|$)")
 _GPT = re.compile(r"gpt-(\d+)(?:\.(\d+))?(?:-|$)")
+_PRO = re.compile(r"-pro(?:-|$)")
 
 
 @dataclass(frozen=True)
@@ -1912,6 +2010,8 @@ class ReasoningFamily:
     rejects_stop: bool = False
     samples_without_reasoning: bool = False
     tools_need_no_reasoning: bool = False
+    # Reasoning summaries it gives on /responses (OpenAI refuses `concise` so far).
+    summaries: tuple[str, ...] = ("auto", "detailed")
 
 
 def reasoning_family(model: str) -> ReasoningFamily | None:
@@ -1924,6 +2024,10 @@ def reasoning_family(model: str) -> ReasoningFamily | None:
     name = model.rsplit("/", 1)[-1].lower()
     if "-chat" in name:
         return None
+    if "codex" in name and (name.startswith("codex") or _GPT.match(name)):
+        return ReasoningFamily(
+            efforts=("low", "medium", "high"), default_effort="medium"
+        )
     if match := _O_SERIES.match(name):
         if name.startswith(("o1-mini", "o1-preview")):
             return ReasoningFamily(efforts=(), system_role="user")
@@ -1934,6 +2038,8 @@ def reasoning_family(model: str) -> ReasoningFamily | None:
             rejects_stop=generation >= 3 and not name.startswith("o3-mini"),
         )
     if (match := _GPT.match(name)) and int(match.group(1)) >= 5:
+        if _PRO.search(name):  # gpt-5-pro thinks hard or not at all
+            return ReasoningFamily(efforts=("high",), default_effort="high")
         version = (int(match.group(1)), int(match.group(2) or 0))
         if version < (5, 1):
             return ReasoningFamily(
@@ -1969,6 +2075,19 @@ def coerce_effort(effort: str, accepted: tuple[str, ...]) -> str:
             -EFFORT_LEVELS.index(level),
         ),
     )
+
+
+def summary_kind(asked: str, family: ReasoningFamily | None) -> str | None:
+    """`reasoning.summary` for a request: the kind asked for, or the nearest accepted.
+
+    `off` asks for none; a model outside the known families gets what was asked.
+    """
+    kind = asked.strip().lower()
+    if kind == "off":
+        return None
+    if family is not None and kind not in family.summaries:
+        return "detailed" if "detailed" in family.summaries else family.summaries[0]
+    return kind
 
 
 def normal_effort(value: object) -> str | None:
@@ -2271,14 +2390,628 @@ def _has_instruction_role(payload: dict) -> bool:
     return any(_is_instruction(m) for m in payload.get("messages", []))
 
 
+# ----- responses_payload.py --------------------------------------------------
+# Responses payload: a chat as a request to OpenAI's `/responses`.
+#
+# Open WebUI hands the pipe a chat in `/chat/completions` form, on every turn and
+# every round of a tool-calling turn: messages, tool calls, tool results. The
+# Responses API takes the same conversation as `input` items and names several
+# settings differently (`max_output_tokens`, `reasoning.effort`, `text.format`).
+# Only what OpenAI's published description of `POST /responses` accepts goes
+# out: Open WebUI's advanced parameters and Ollama's options never do, on any
+# endpoint.
+#
+# OpenAI keeps nothing (`store: false`), so what a reasoning model thought before
+# calling a tool travels with the chat instead: its reasoning item arrives
+# encrypted, the pipe hands it to Open WebUI as a `reasoning_details` entry of
+# the answer (`responses_stream`), Open WebUI sends it back on the assistant
+# message of the next request, and it goes out again here as the reasoning item.
+
+# Chat parameters `/responses` takes under the same name and meaning.
+SAME_NAME_PARAMS = (
+    "parallel_tool_calls",
+    "prompt_cache_retention",
+    "safety_identifier",
+    "service_tier",
+    "temperature",
+    "top_logprobs",
+    "top_p",
+    "user",
+)
+# The smallest `max_output_tokens` OpenAI accepts.
+MIN_OUTPUT_TOKENS = 16
+# How a reasoning item travels through Open WebUI between requests.
+ENCRYPTED_REASONING = "reasoning.encrypted"
+REASONING_FORMAT = "openai-responses-v1"
+
+
+def build_responses_request(
+    body: dict,
+    model: str,
+    *,
+    family: ReasoningFamily | None,
+    default_effort: str | None,
+    summary: str,
+    openai_api: bool,
+    chat_id: str | None = None,
+) -> dict:
+    """The `/responses` request for one chat, shaped for the model's family.
+
+    `openai_api`: OpenAI's own API or Azure OpenAI, whose chat models refuse any
+    `reasoning`; elsewhere an effort the chat asks for is passed on as is.
+    """
+    request: dict = {"model": model}
+    instructions, items = input_items(body.get("messages") or [])
+    if instructions:
+        request["instructions"] = instructions
+    request["input"] = items
+    request.update({k: body[k] for k in SAME_NAME_PARAMS if body.get(k) is not None})
+    limit = body.get("max_completion_tokens") or body.get("max_tokens")
+    if isinstance(limit, int) and not isinstance(limit, bool) and limit > 0:
+        request["max_output_tokens"] = max(limit, MIN_OUTPUT_TOKENS)
+    if tools := [tool for tool in map(_tool, body.get("tools") or ()) if tool]:
+        request["tools"] = tools
+        if choice := _tool_choice(body.get("tool_choice")):
+            request["tool_choice"] = choice
+    else:
+        request.pop("parallel_tool_calls", None)
+    if text := _text_options(body):
+        request["text"] = text
+    asked = normal_effort(body.get("reasoning_effort")) or normal_effort(default_effort)
+    if family is not None:
+        _apply_reasoning(request, family, asked, summary)
+    elif asked and not openai_api:
+        request["reasoning"] = {"effort": asked}
+    request["store"] = False
+    if chat_id:
+        request["prompt_cache_key"] = _cache_key(chat_id)
+    request["stream"] = body.get("stream") in (True, "true")
+    return request
+
+
+def input_items(messages: list) -> tuple[str | None, list[dict]]:
+    """The leading system prompt as instructions, every other message as input."""
+    instructions = None
+    items: list[dict] = []
+    for index, message in enumerate(messages):
+        if not isinstance(message, dict):
+            continue
+        role, content = message.get("role"), message.get("content")
+        if role in ("system", "developer"):
+            if index == 0:
+                instructions = text_of(content)
+            else:
+                items.append({"role": "developer", "content": text_of(content)})
+        elif role == "user":
+            items.append({"role": "user", "content": _user_content(content)})
+        elif role == "assistant":
+            items += _assistant_items(message)
+        elif role == "tool":
+            items.append(
+                {
+                    "type": "function_call_output",
+                    "call_id": str(message.get("tool_call_id") or ""),
+                    "output": text_of(content),
+                }
+            )
+    return instructions, items
+
+
+def text_of(content: object) -> str:
+    """A message's text, whether a string or a list of parts."""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "\n".join(
+            part["text"]
+            for part in content
+            if isinstance(part, dict) and isinstance(part.get("text"), str)
+        )
+    return ""
+
+
+def _user_content(content: object) -> str | list[dict]:
+    if not isinstance(content, list):
+        return text_of(content)
+    parts = [_input_part(part) for part in content if isinstance(part, dict)]
+    return [part for part in parts if part] or ""
+
+
+def _input_part(part: dict) -> dict | None:
+    """A chat content part as a Responses input part; unknown kinds are left out."""
+    kind = part.get("type")
+    if kind == "text" and isinstance(part.get("text"), str):
+        return {"type": "input_text", "text": part["text"]}
+    if kind == "image_url":
+        image = part.get("image_url")
+        url = image.get("url") if isinstance(image, dict) else image
+        detail = image.get("detail") if isinstance(image, dict) else None
+        if isinstance(url, str) and url:
+            return {"type": "input_image", "image_url": url, "detail": detail or "auto"}
+    if kind == "file" and isinstance(part.get("file"), dict):
+        file = part["file"]
+        fields = {
+            k: file[k] for k in ("file_id", "file_data", "filename") if file.get(k)
+        }
+        if "file_id" in fields or "file_data" in fields:
+            return {"type": "input_file", **fields}
+    return None
+
+
+def _assistant_items(message: dict) -> list[dict]:
+    """Earlier reasoning, then the text, then the calls of one assistant turn."""
+    items = _reasoning_items(message.get("reasoning_details"))
+    if text := text_of(message.get("content")):
+        # A plain string: the published schema takes an earlier assistant turn
+        # given as parts only as a whole output message (with id and status).
+        items.append({"role": "assistant", "content": text})
+    for call in message.get("tool_calls") or ():
+        function = call.get("function") if isinstance(call, dict) else None
+        if isinstance(function, dict) and function.get("name"):
+            items.append(
+                {
+                    "type": "function_call",
+                    "call_id": str(call.get("id") or ""),
+                    "name": function["name"],
+                    "arguments": function.get("arguments") or "{}",
+                }
+            )
+    return items
+
+
+def _reasoning_items(details: object) -> list[dict]:
+    """The encrypted reasoning items this pipe handed Open WebUI, as input again."""
+    items = []
+    for entry in details if isinstance(details, list) else ():
+        if (
+            isinstance(entry, dict)
+            and entry.get("type") == ENCRYPTED_REASONING
+            and entry.get("format") == REASONING_FORMAT
+            and isinstance(entry.get("id"), str)
+            and isinstance(entry.get("data"), str)
+        ):
+            items.append(
+                {
+                    "type": "reasoning",
+                    "id": entry["id"],
+                    "summary": [],
+                    "encrypted_content": entry["data"],
+                }
+            )
+    return items
+
+
+def _tool(tool: object) -> dict | None:
+    """A chat function tool in the Responses form, name and schema unchanged."""
+    if not isinstance(tool, dict) or tool.get("type") != "function":
+        return None
+    function = tool.get("function")
+    if not isinstance(function, dict) or not function.get("name"):
+        return None
+    converted = {"type": "function", "name": function["name"]}
+    if function.get("description"):
+        converted["description"] = function["description"]
+    # The published schema requires both; Open WebUI's built-in sends the same.
+    converted["parameters"] = function.get("parameters") or {
+        "type": "object",
+        "properties": {},
+    }
+    converted["strict"] = bool(function.get("strict"))
+    return converted
+
+
+def _tool_choice(choice: object) -> str | dict | None:
+    if choice in ("auto", "none", "required"):
+        return choice
+    function = choice.get("function") if isinstance(choice, dict) else None
+    if isinstance(function, dict) and function.get("name"):
+        return {"type": "function", "name": function["name"]}
+    return None
+
+
+def _text_options(body: dict) -> dict:
+    """`verbosity` and `response_format` live under `text` on /responses."""
+    text: dict = {}
+    if body.get("verbosity") in ("low", "medium", "high"):
+        text["verbosity"] = body["verbosity"]
+    format_ = body.get("response_format")
+    if isinstance(format_, dict) and format_.get("type") in ("text", "json_object"):
+        text["format"] = {"type": format_["type"]}
+    elif isinstance(format_, dict) and format_.get("type") == "json_schema":
+        schema = format_.get("json_schema") or {}
+        fields = ("name", "schema", "strict", "description")
+        text["format"] = {
+            "type": "json_schema",
+            **{k: schema[k] for k in fields if k in schema},
+        }
+    return text
+
+
+def _apply_reasoning(
+    request: dict, family: ReasoningFamily, asked: str | None, summary: str
+) -> None:
+    """`reasoning` (effort and summary) and the sampling this family refuses.
+
+    Unlike on /chat/completions, tools and reasoning go together here, so the
+    effort asked for is kept whatever the chat's tools. The encrypted reasoning
+    is asked for so a tool-calling turn can hand it back (see the module's doc).
+    """
+    effort = coerce_effort(asked, family.efforts) if asked and family.efforts else None
+    reasoning = {"effort": effort} if effort else {}
+    if (effort or family.default_effort) == "none":
+        if not family.samples_without_reasoning:
+            _drop_sampling(request)
+    else:
+        _drop_sampling(request)
+        if family.efforts and (kind := summary_kind(summary, family)):
+            reasoning["summary"] = kind
+        request["include"] = ["reasoning.encrypted_content"]
+    if reasoning:
+        request["reasoning"] = reasoning
+
+
+def _drop_sampling(request: dict) -> None:
+    for name in SAMPLING_PARAMS:
+        request.pop(name, None)
+
+
+def _cache_key(chat_id: str) -> str:
+    """Requests of one chat share OpenAI's prompt cache; the id itself never leaves."""
+    return "owui-" + hashlib.sha256(chat_id.encode()).hexdigest()[:40]
+
+
+# ----- responses_stream.py ---------------------------------------------------
+# Responses stream: OpenAI's `/responses` events, as the chat chunks Open WebUI reads.
+#
+# Open WebUI 0.12.4 would render Responses events on its web page, but on its API
+# path it hands them to clients untouched, and the `openai` SDK's chat stream
+# cannot read them. Chat chunks work on both paths and lose nothing the page
+# shows: the reasoning summary becomes `reasoning_content` (the thought block),
+# output text `content`, function calls `tool_calls` (run by Open WebUI's native
+# function calling), `url_citation` annotations `annotations` (its sources), and
+# usage one chunk at the end. The encrypted reasoning item becomes a
+# `reasoning_details` entry, which Open WebUI stores with the answer and sends
+# back on the next request (see `responses_payload`).
+#
+# A failed, incomplete or interrupted response ends with a message saying why;
+# what was shown before it stays.
+
+# Why an answer stopped early, in words a user can act on.
+_INCOMPLETE = {
+    "max_output_tokens": (
+        "it reached its output limit: raise Max Tokens in Chat Controls, or lower "
+        "the reasoning effort"
+    ),
+    "content_filter": "the provider's content filter stopped it: rephrase the message",
+}
+
+
+class ResponsesTranslator:
+    """One response's events in, chat chunks out; remembers what a chunk needs."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.id = ""
+        self.created = 0
+        self.model = ""
+        self.finished = False
+        self.failure: str | None = None
+        self._calls: dict[int, int] = {}  # output_index -> tool call index
+        self._streamed_arguments: set[int] = set()
+        self._summary: tuple[int, int] | None = None  # (output_index, part) last shown
+
+    def feed(self, event: dict) -> list[dict]:
+        """The chunks one event becomes; `failure` is set by events that end it."""
+        kind = event.get("type")
+        handler = _HANDLERS.get(kind) if isinstance(kind, str) else None
+        return handler(self, event) if handler else []
+
+    # ---- the response as a whole -------------------------------------------------
+
+    def _started(self, event: dict) -> list[dict]:
+        response = event.get("response") or {}
+        self.id = str(response.get("id") or self.id)
+        self.created = int(response.get("created_at") or self.created or 0)
+        self.model = str(response.get("model") or self.model)
+        return []
+
+    def _completed(self, event: dict) -> list[dict]:
+        self._started(event)
+        self.finished = True
+        reason = "tool_calls" if self._calls else "stop"
+        return [self._chunk({}, reason), *self._usage(event)]
+
+    def _incomplete(self, event: dict) -> list[dict]:
+        self._started(event)
+        details = (event.get("response") or {}).get("incomplete_details") or {}
+        reason = details.get("reason") if isinstance(details, dict) else None
+        why = _INCOMPLETE.get(
+            reason, f"it stopped early ({reason or 'no reason given'})"
+        )
+        self.failure = f"The answer from {host_of(self.url)} is incomplete: {why}."
+        return self._usage(event)
+
+    def _failed(self, event: dict) -> list[dict]:
+        error = (event.get("response") or {}).get("error") or {}
+        self.failure = stream_error(error or "the response failed", self.url)
+        return self._usage(event)
+
+    def _error(self, event: dict) -> list[dict]:
+        self.failure = stream_error(
+            {k: event.get(k) for k in ("code", "message", "param")}, self.url
+        )
+        return []
+
+    def _usage(self, event: dict) -> list[dict]:
+        usage = chat_usage((event.get("response") or {}).get("usage"))
+        if not usage:
+            return []
+        chunk = self._chunk({})
+        chunk["choices"] = []
+        chunk["usage"] = usage
+        return [chunk]
+
+    # ---- output items ------------------------------------------------------------
+
+    def _item_added(self, event: dict) -> list[dict]:
+        item = event.get("item") or {}
+        if item.get("type") != "function_call":
+            return []
+        index = self._calls.setdefault(_index(event), len(self._calls))
+        call = {
+            "index": index,
+            "id": item.get("call_id") or item.get("id") or "",
+            "type": "function",
+            "function": {"name": item.get("name") or "", "arguments": ""},
+        }
+        return [self._chunk({"tool_calls": [call]})]
+
+    def _item_done(self, event: dict) -> list[dict]:
+        item = event.get("item") or {}
+        kind = item.get("type")
+        if kind == "reasoning" and item.get("encrypted_content") and item.get("id"):
+            entry = {
+                "type": ENCRYPTED_REASONING,
+                "id": item["id"],
+                "data": item["encrypted_content"],
+                "format": REASONING_FORMAT,
+            }
+            return [self._chunk({"reasoning_details": [entry]})]
+        if kind == "function_call":
+            output_index = _index(event)
+            chunks = [] if output_index in self._calls else self._item_added(event)
+            if output_index not in self._streamed_arguments and item.get("arguments"):
+                chunks += self._arguments(output_index, item["arguments"])
+            return chunks
+        if kind == "message":
+            citations = [
+                {"type": "url_citation", "url_citation": _citation(annotation)}
+                for part in item.get("content") or ()
+                if isinstance(part, dict)
+                for annotation in part.get("annotations") or ()
+                if isinstance(annotation, dict)
+                and annotation.get("type") == "url_citation"
+            ]
+            return [self._chunk({"annotations": citations})] if citations else []
+        return []
+
+    # ---- deltas ------------------------------------------------------------------
+
+    def _text(self, event: dict) -> list[dict]:
+        delta = event.get("delta")
+        return [self._chunk({"content": delta})] if delta else []
+
+    def _summary_text(self, event: dict) -> list[dict]:
+        delta = event.get("delta")
+        if not delta:
+            return []
+        part = (_index(event), int(event.get("summary_index") or 0))
+        if self._summary is not None and self._summary != part:
+            delta = "\n\n" + delta  # Open WebUI joins summary parts with nothing
+        self._summary = part
+        return [self._chunk({"reasoning_content": delta})]
+
+    def _arguments_delta(self, event: dict) -> list[dict]:
+        delta = event.get("delta")
+        if not delta:
+            return []
+        output_index = _index(event)
+        chunks = [] if output_index in self._calls else self._item_added(event)
+        self._streamed_arguments.add(output_index)
+        return chunks + self._arguments(output_index, delta)
+
+    def _arguments(self, output_index: int, text: str) -> list[dict]:
+        index = self._calls.setdefault(output_index, len(self._calls))
+        call = {"index": index, "function": {"arguments": text}}
+        return [self._chunk({"tool_calls": [call]})]
+
+    def _chunk(self, delta: dict, finish_reason: str | None = None) -> dict:
+        return {
+            "id": self.id,
+            "object": "chat.completion.chunk",
+            "created": self.created,
+            "model": self.model,
+            "choices": [{"index": 0, "delta": delta, "finish_reason": finish_reason}],
+        }
+
+
+_HANDLERS = {
+    "response.created": ResponsesTranslator._started,
+    "response.in_progress": ResponsesTranslator._started,
+    "response.completed": ResponsesTranslator._completed,
+    "response.incomplete": ResponsesTranslator._incomplete,
+    "response.failed": ResponsesTranslator._failed,
+    "error": ResponsesTranslator._error,
+    "response.output_item.added": ResponsesTranslator._item_added,
+    "response.output_item.done": ResponsesTranslator._item_done,
+    "response.output_text.delta": ResponsesTranslator._text,
+    "response.refusal.delta": ResponsesTranslator._text,  # Open WebUI shows no refusal
+    "response.reasoning_summary_text.delta": ResponsesTranslator._summary_text,
+    "response.reasoning_text.delta": ResponsesTranslator._summary_text,
+    "response.function_call_arguments.delta": ResponsesTranslator._arguments_delta,
+}
+
+
+async def read_responses_stream(
+    response: aiohttp.ClientResponse, url: str, progress: Progress
+) -> AsyncIterator[dict]:
+    """/responses: each event as it arrives, translated; the end checked."""
+    if response.content_type == "application/json":
+        chunk = completion_as_chunk(
+            await read_whole(response, url, completion_from_response)
+        )
+        progress.note(chunk)
+        if progress.first_output is None:
+            raise PipeError(empty_answer(url, progress.finish_reason))
+        yield chunk
+        return
+    translator = ResponsesTranslator(url)
+    async for event in sse_events(response, url):
+        if event == "[DONE]":  # not OpenAI's, but some servers add it
+            continue
+        for chunk in translator.feed(_event(event, url)):
+            progress.note(chunk)
+            yield chunk
+        if translator.failure:
+            raise PipeError(translator.failure)
+        if translator.finished:
+            break
+    if not translator.finished:
+        raise PipeError(cut_short(url))
+    if progress.first_output is None:
+        raise PipeError(empty_answer(url, progress.finish_reason))
+
+
+def _event(data: str, url: str) -> dict:
+    try:
+        event = json.loads(data)
+    except ValueError:
+        event = None
+    if not isinstance(event, dict):
+        raise PipeError(
+            f"{host_of(url)} sent data that is not valid JSON in the middle of the "
+            "answer, so the answer stopped there. Try again."
+        )
+    return event
+
+
+def completion_from_response(data: dict, url: str) -> dict:
+    """A whole Response object as a chat completion (background tasks, SDK calls)."""
+    if data.get("error") and not data.get("output"):
+        raise PipeError(stream_error(data["error"], url))
+    status = data.get("status")
+    if status == "incomplete":
+        reason = (data.get("incomplete_details") or {}).get("reason")
+        why = _INCOMPLETE.get(
+            reason, f"it stopped early ({reason or 'no reason given'})"
+        )
+        raise PipeError(f"The answer from {host_of(url)} is incomplete: {why}.")
+    if status == "failed":
+        raise PipeError(stream_error(data.get("error") or "the response failed", url))
+    message: dict = {"role": "assistant", "content": ""}
+    texts, summaries, calls, details = [], [], [], []
+    for item in data.get("output") or ():
+        kind = item.get("type") if isinstance(item, dict) else None
+        if kind == "message":
+            texts += [
+                part.get("text") or part.get("refusal") or ""
+                for part in item.get("content") or ()
+                if isinstance(part, dict)
+            ]
+        elif kind == "reasoning":
+            summaries += [
+                part.get("text") or ""
+                for part in item.get("summary") or ()
+                if isinstance(part, dict)
+            ]
+            if item.get("encrypted_content") and item.get("id"):
+                details.append(
+                    {
+                        "type": ENCRYPTED_REASONING,
+                        "id": item["id"],
+                        "data": item["encrypted_content"],
+                        "format": REASONING_FORMAT,
+                    }
+                )
+        elif kind == "function_call":
+            calls.append(
+                {
+                    "id": item.get("call_id") or item.get("id") or "",
+                    "type": "function",
+                    "function": {
+                        "name": item.get("name") or "",
+                        "arguments": item.get("arguments") or "",
+                    },
+                }
+            )
+    message["content"] = "".join(texts)
+    if summaries:
+        message["reasoning_content"] = "\n\n".join(summaries)
+    if details:
+        message["reasoning_details"] = details
+    if calls:
+        message["tool_calls"] = calls
+    completion = {
+        "id": data.get("id") or "",
+        "object": "chat.completion",
+        "created": int(data.get("created_at") or 0),
+        "model": data.get("model") or "",
+        "choices": [
+            {
+                "index": 0,
+                "message": message,
+                "finish_reason": "tool_calls" if calls else "stop",
+            }
+        ],
+    }
+    if usage := chat_usage(data.get("usage")):
+        completion["usage"] = usage
+    return completion
+
+
+def chat_usage(usage: object) -> dict | None:
+    """Responses usage under the names chat clients and Open WebUI read."""
+    if not isinstance(usage, dict):
+        return None
+    tokens_in = usage.get("input_tokens") or 0
+    tokens_out = usage.get("output_tokens") or 0
+    cached = (usage.get("input_tokens_details") or {}).get("cached_tokens") or 0
+    reasoning = (usage.get("output_tokens_details") or {}).get("reasoning_tokens") or 0
+    return {
+        "prompt_tokens": tokens_in,
+        "completion_tokens": tokens_out,
+        "total_tokens": usage.get("total_tokens") or tokens_in + tokens_out,
+        "prompt_tokens_details": {"cached_tokens": cached},
+        "completion_tokens_details": {"reasoning_tokens": reasoning},
+    }
+
+
+def _index(event: dict) -> int:
+    value = event.get("output_index")
+    return value if isinstance(value, int) else -1
+
+
+def _citation(annotation: dict) -> dict:
+    return {
+        key: annotation[key]
+        for key in ("url", "title", "start_index", "end_index")
+        if key in annotation
+    }
+
+
 # ----- pipe.py ---------------------------------------------------------------
 # Pipe: the class Open WebUI loads, lists models from and chats through.
 #
 # One instance serves every user at once, so nothing about a request is kept on
 # `self`: the key, headers and payload of each chat live in its own call. What
 # the instance does keep is shared knowledge about endpoints: the model lists, the
-# parameters an endpoint refused for a model, and which chats just found their
-# endpoint unreachable.
+# parameters an endpoint refused for a model, the endpoints found to have no
+# `/responses`, and which chats just found their endpoint unreachable.
+#
+# Which wire a chat takes is chosen here (`RESPONSES_API`): OpenAI's
+# `/chat/completions` or its `/responses`; each has its own modules for the
+# request (`payload`, `responses_payload`) and the answer (`chat`,
+# `responses_stream`).
 
 
 class Pipe:
@@ -2292,6 +3025,7 @@ class Pipe:
         self._transport = Transport()
         self._models = ModelCache()
         self._refused: dict[tuple[str, str], set[str]] = {}
+        self._no_responses: set[str] = set()
         self._unreachable = UnreachableChats()
         self._offered: tuple[Listing, tuple, list[dict]] | None = None
 
@@ -2306,6 +3040,7 @@ class Pipe:
             valves.MODEL_BLOCKLIST,
             valves.CHAT_MODELS_ONLY,
             endpoint.openai_rules,
+            _responses_mode(valves),
         )
         # Open WebUI lists models on every page load: reuse the last answer while
         # neither the endpoint's list nor the settings changed.
@@ -2344,30 +3079,83 @@ class Pipe:
         elif unreachable := self._unreachable.recall(chat):
             log.info("%s not sent: this chat's endpoint was unreachable", __task__)
             return _failure(unreachable, stream)
-        payload = build_payload(
-            body,
-            model,
-            openai_api=endpoint.openai_rules,
-            default_effort=valves.REASONING_EFFORT,
-            ollama=endpoint.ollama,
-            dropped=self._refused.get((endpoint.base, model), ()),
-        )
+
+        def chat_wire() -> _Wire:
+            return self._chat_wire(body, model, valves, endpoint)
+
+        fallback = None
+        if self._uses_responses(valves, endpoint, model):
+            wire = self._responses_wire(body, model, valves, endpoint, __metadata__)
+            if _responses_mode(valves) == "auto":
+                fallback = chat_wire
+        else:
+            wire = chat_wire()
         headers = endpoint.headers(key, organization=organization, project=project)
         request = _Chat(
             self._transport,
             self._refused,
             valves,
             endpoint,
-            payload,
+            wire,
             headers,
             source,
             status,
             redact,
+            fallback=fallback,
+            on_no_responses=lambda: self._no_responses.add(endpoint.base),
         )
         result = await request.stream() if stream else await request.complete()
         if request.unreachable is not None:
             self._unreachable.note(chat, request.unreachable)
         return result
+
+    def _uses_responses(self, valves: Valves, endpoint: Endpoint, model: str) -> bool:
+        """`always`, or under `auto` a reasoning or Responses-only model on OpenAI."""
+        mode = _responses_mode(valves)
+        if mode != "auto":
+            return mode == "always"
+        return (
+            endpoint.speaks_responses
+            and endpoint.base not in self._no_responses
+            and (reasoning_family(model) is not None or responses_only(model))
+        )
+
+    def _chat_wire(
+        self, body: dict, model: str, valves: Valves, endpoint: Endpoint
+    ) -> "_Wire":
+        url = endpoint.chat_url
+        payload = build_payload(
+            body,
+            model,
+            openai_api=endpoint.openai_rules,
+            default_effort=valves.REASONING_EFFORT,
+            ollama=endpoint.ollama,
+            dropped=self._refused.get((url, model), ()),
+        )
+        return _Wire(url, payload)
+
+    def _responses_wire(
+        self,
+        body: dict,
+        model: str,
+        valves: Valves,
+        endpoint: Endpoint,
+        metadata: dict | None,
+    ) -> "_Wire":
+        url = endpoint.responses_url
+        chat_id = metadata.get("chat_id") if isinstance(metadata, dict) else None
+        payload = build_responses_request(
+            body,
+            model,
+            family=reasoning_family(model),
+            default_effort=valves.REASONING_EFFORT,
+            summary=valves.REASONING_SUMMARY,
+            openai_api=endpoint.openai_rules,
+            chat_id=chat_id if isinstance(chat_id, str) else None,
+        )
+        for name in self._refused.get((url, model), ()):
+            drop_parameter(payload, name)
+        return _Wire(url, payload, read_responses_stream, completion_from_response)
 
     async def close(self) -> None:
         """Close the connection pool; for embedders and tests, Open WebUI never calls it."""
@@ -2407,6 +3195,16 @@ class Pipe:
         )
 
 
+@dataclass(frozen=True)
+class _Wire:
+    """Where a chat goes, what it sends, and how the answer is read (None: chat)."""
+
+    url: str
+    payload: dict
+    read: StreamReader | None = None
+    convert: Converter | None = None
+
+
 class _Chat:
     """One chat request on its way: everything it needs, none of it on the Pipe."""
 
@@ -2416,23 +3214,28 @@ class _Chat:
         refused: dict[tuple[str, str], set[str]],
         valves: Valves,
         endpoint: Endpoint,
-        payload: dict,
+        wire: _Wire,
         headers: dict[str, str],
         key_source: str,
         status: StatusLine,
         redact: Redactor,
+        *,
+        fallback: Callable[[], _Wire] | None = None,
+        on_no_responses: Callable[[], None] | None = None,
     ) -> None:
         self.transport = transport
         self.refused = refused
         self.valves = valves
         self.endpoint = endpoint
-        self.url = endpoint.chat_url
-        self.payload = payload
+        self.wire = wire
         self.headers = headers
         self.key_source = key_source
         self.status = status
         self.redact = redact
-        self.model = payload["model"]
+        self.model = wire.payload["model"]
+        # /chat/completions, for an endpoint that turns out to have no /responses.
+        self.fallback = fallback
+        self.on_no_responses = on_no_responses
         # The message, when the endpoint could not be reached at all.
         self.unreachable: str | None = None
 
@@ -2450,7 +3253,7 @@ class _Chat:
         except PipeError as error:
             message = self._failed(error)
         except Exception as exc:  # nothing may escape into Open WebUI's stream
-            message = self._failed(PipeError(_unexpected(exc, self.url)))
+            message = self._failed(PipeError(_unexpected(exc, self.wire.url)))
         finally:
             if response is None and ticker is not None:
                 ticker.cancel()
@@ -2468,10 +3271,11 @@ class _Chat:
     ) -> AsyncIterator[str | dict]:
         items = relay_stream(
             response,
-            url=self.url,
+            url=self.wire.url,
             timeout=self.valves.REQUEST_TIMEOUT,
             redact=self.redact,
             progress=progress,
+            read=self.wire.read,
         )
         try:
             # aclosing: a stopped chat closes the upstream now, not at next GC.
@@ -2497,8 +3301,12 @@ class _Chat:
         progress = Progress()
         ticker = self._tick_while_silent(progress)
         try:
+            response = await self._open()
             result = await read_completion(
-                await self._open(), url=self.url, timeout=self.valves.REQUEST_TIMEOUT
+                response,
+                url=self.wire.url,
+                timeout=self.valves.REQUEST_TIMEOUT,
+                convert=self.wire.convert,
             )
             progress.usage = result.get("usage")
         except PipeError as error:
@@ -2507,7 +3315,7 @@ class _Chat:
         except Exception as exc:
             progress.failed = True
             result = error_completion(
-                self._failed(PipeError(_unexpected(exc, self.url)))
+                self._failed(PipeError(_unexpected(exc, self.wire.url)))
             )
         finally:
             if ticker is not None:
@@ -2541,12 +3349,15 @@ class _Chat:
         Some endpoints name one refused parameter per answer (Groq), so this goes
         on while each refusal names a parameter still in the request: every
         round removes one, so it ends after at most one round per parameter.
+        Under RESPONSES_API `auto`, an endpoint without /responses gets the
+        same chat on /chat/completions once, before anything was shown.
         """
         while True:
+            url, payload = self.wire.url, self.wire.payload
             try:
                 response = await self.transport.post(
-                    self.url,
-                    self.payload,
+                    url,
+                    payload,
                     self.headers,
                     timeout=self.valves.REQUEST_TIMEOUT,
                     retries=self.valves.MAX_RETRIES,
@@ -2554,23 +3365,29 @@ class _Chat:
                     on_retry=self.status.retrying,
                 )
             except UpstreamError as error:
+                if self.fallback is not None and _no_such_route(error):
+                    log.info(
+                        "%s has no /responses: using /chat/completions", host_of(url)
+                    )
+                    if self.on_no_responses is not None:
+                        self.on_no_responses()
+                    self.wire, self.fallback = self.fallback(), None
+                    continue
                 names: list[str] = []
                 if error.status in (400, 422):
-                    names = refused_parameters(error.detail, self.payload)
+                    names = refused_parameters(error.detail, payload)
                 if not names:
                     raise
                 log.info(
                     "%s refused %s for %s: sending without",
-                    host_of(self.url),
+                    host_of(url),
                     ", ".join(names),
                     self.model,
                 )
-                remembered = self.refused.setdefault(
-                    (self.endpoint.base, self.model), set()
-                )
+                remembered = self.refused.setdefault((url, self.model), set())
                 for name in names:
                     remembered.add(name)
-                    drop_parameter(self.payload, name)
+                    drop_parameter(payload, name)
                 continue
             await self.status.clear()
             return response
@@ -2590,12 +3407,14 @@ def _offer(listing: Listing, valves: Valves, endpoint: Endpoint) -> list[dict]:
     Upstream display names are used unless two models share one (aliases).
     """
     prefix = valves.NAME_PREFIX
+    mode = _responses_mode(valves)
     models = select_models(
         listing.models or [],
         allowlist=split_list(valves.MODEL_ALLOWLIST),
         blocklist=split_list(valves.MODEL_BLOCKLIST),
         chat_only=valves.CHAT_MODELS_ONLY and not endpoint.deployment,
         openai_api=endpoint.openai_rules,
+        responses=mode == "always" or (mode == "auto" and endpoint.speaks_responses),
     )
     if listing.problem and not models:
         return [setup_entry(prefix, listing.problem)]
@@ -2610,6 +3429,19 @@ def _offer(listing: Listing, valves: Valves, endpoint: Endpoint) -> list[dict]:
 def _display_name(model: dict, names: Counter) -> str:
     name = model.get("name")
     return name if name and names[name] == 1 else model["id"]
+
+
+def _responses_mode(valves: Valves) -> str:
+    return valves.RESPONSES_API.strip().lower()
+
+
+def _no_such_route(error: UpstreamError) -> bool:
+    """A 404 or 405 about the path, not about the model."""
+    detail = error.detail
+    return error.status in (404, 405) and not (
+        detail.code in ("model_not_found", "DeploymentNotFound")
+        or "model" in detail.message.lower()
+    )
 
 
 def _status_emitter(emitter, task: str | None, metadata: dict | None):

@@ -20,6 +20,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 BUILT = ROOT / "openai_manifold_pipe.py"
 FUNCTION_ID = "openai_manifold_pipe"
+# Valves every Host starts from, under what a test saves: `PIPE_TEST_VALVES='{"RESPONSES_API":
+# "never"}'` runs the suite as an admin with that setting would (see test_wire_choice).
+TEST_VALVES: dict = json.loads(os.environ.get("PIPE_TEST_VALVES") or "{}")
 
 # ow/utils/plugin.py:replace_imports rewrites these texts anywhere in the file.
 REWRITTEN_TEXTS = ("from utils", "from apps", "from main", "from config")
@@ -62,6 +65,11 @@ def api_body(model: str, text: str, *, stream: bool, **extra) -> dict:
         "stream": stream,
         **extra,
     }
+
+
+def responses_mode() -> str:
+    """The RESPONSES_API this run's pipes use unless a test sets its own."""
+    return str(TEST_VALVES.get("RESPONSES_API", "auto")).lower()
 
 
 def web_body(model: str, text: str, **params) -> dict:
@@ -121,7 +129,7 @@ class Host:
 
     def __init__(self, pipe, valves: dict | None = None) -> None:
         self.pipe = pipe
-        self.saved_valves = dict(valves or {})
+        self.saved_valves = {**TEST_VALVES, **(valves or {})}
 
     def _refresh_valves(self) -> None:
         """On every listing and chat, valves are rebuilt from what was saved."""

@@ -35,13 +35,17 @@ _OPENAI_ID = re.compile(
     r"^(?:gpt-|chatgpt-|o\d+(?:-|$)|davinci|babbage|text-|codex|computer-use)",
     re.IGNORECASE,
 )
+# ...of which these chat on /responses: o1-pro, o3-pro, gpt-5-pro, the codex models.
+_RESPONSES_ONLY = re.compile(r"-pro(?:-|$)|codex", re.IGNORECASE)
+_NEVER_CHAT = re.compile(r"computer-use|deep-research|audio|-instruct", re.IGNORECASE)
 
 # The id of the one entry shown when the models cannot be listed.
 SETUP_MODEL_ID = "setup-required"
 
 
-def is_chat_model(model_id: str, *, openai_api: bool) -> bool:
-    """Whether a model can chat on /chat/completions, judged by its id.
+def is_chat_model(model_id: str, *, openai_api: bool, responses: bool = False) -> bool:
+    """Whether a model can chat, judged by its id: on /chat/completions, and on
+    /responses too when `responses` says the pipe may use it.
 
     The `-instruct` and `-pro` rules only concern OpenAI's own ids: elsewhere
     `kimi-k2-instruct` or `gemini-2.5-pro` are chat models.
@@ -49,9 +53,21 @@ def is_chat_model(model_id: str, *, openai_api: bool) -> bool:
     name = model_id.rsplit("/", 1)[-1]
     if _NOT_CHAT.search(name):
         return False
+    if responses and responses_only(name):
+        return True
     if _OPENAI_ID.match(name) and _OPENAI_NOT_CHAT.search(name):
         return False
     return not openai_api or bool(_OPENAI_CHAT_FAMILY.match(name))
+
+
+def responses_only(model_id: str) -> bool:
+    """An OpenAI chat model that answers on /responses only (o3-pro, gpt-5-codex...)."""
+    name = model_id.rsplit("/", 1)[-1]
+    return bool(
+        _OPENAI_ID.match(name)
+        and _RESPONSES_ONLY.search(name)
+        and not _NEVER_CHAT.search(name)
+    )
 
 
 def split_list(value: str) -> list[str]:
@@ -76,6 +92,7 @@ def select_models(
     blocklist: list[str],
     chat_only: bool,
     openai_api: bool,
+    responses: bool = False,
 ) -> list[dict]:
     """The upstream models to offer, in id order.
 
@@ -93,9 +110,10 @@ def select_models(
             continue
         if model_id.lower() in exact_lower:
             offered[model_id] = model
-        elif (not chat_only or is_chat_model(model_id, openai_api=openai_api)) and (
-            not allowlist or matches(model_id, globs)
-        ):
+        elif (
+            not chat_only
+            or is_chat_model(model_id, openai_api=openai_api, responses=responses)
+        ) and (not allowlist or matches(model_id, globs)):
             offered[model_id] = model
     known = {model_id.lower() for model_id in offered}
     for model_id in exact:

@@ -92,6 +92,14 @@ def error_completion(message: str) -> dict:
     return {"error": {"message": message, "detail": message, "type": "pipe_error"}}
 
 
+# Reads one wire's stream as chat chunks (dicts, or their `data: ...` lines).
+StreamReader = Callable[
+    [aiohttp.ClientResponse, str, Progress], AsyncIterator[str | dict]
+]
+# Turns one wire's whole answer into a chat completion, or raises PipeError.
+Converter = Callable[[dict, str], dict]
+
+
 async def relay_stream(
     response: aiohttp.ClientResponse,
     *,
@@ -99,20 +107,16 @@ async def relay_stream(
     timeout: float,
     redact: Callable[[object], str],
     progress: Progress,
+    read: StreamReader | None = None,
 ) -> AsyncIterator[str | dict]:
-    """Forward an upstream stream; the connection is closed at once if the user stops."""
+    """Forward an upstream stream; the connection is closed at once if the user stops.
+
+    `read` understands the wire: /chat/completions unless told otherwise.
+    """
     message = None
     try:
-        if response.content_type == "application/json":
-            completion = _without_error(await _read_json(response, url), url)
-            chunk = completion_as_chunk(completion)
-            progress.note(chunk)
-            if progress.first_output is None:
-                raise PipeError(empty_answer(url, progress.finish_reason))
-            yield chunk
-        else:
-            async for item in _relay_events(response, url, progress):
-                yield item
+        async for item in (read or read_chat_stream)(response, url, progress):
+            yield item
     except PipeError as error:
         message = error.message
     except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
@@ -133,11 +137,39 @@ async def relay_stream(
         yield error_chunk(message)
 
 
-async def _relay_events(
+async def read_chat_stream(
     response: aiohttp.ClientResponse, url: str, progress: Progress
-) -> AsyncIterator[str]:
-    reader = SSEReader()
+) -> AsyncIterator[str | dict]:
+    """/chat/completions: chunks forwarded as they came, checked on the way."""
+    if response.content_type == "application/json":
+        chunk = completion_as_chunk(await read_whole(response, url))
+        progress.note(chunk)
+        if progress.first_output is None:
+            raise PipeError(empty_answer(url, progress.finish_reason))
+        yield chunk
+        return
     done = False
+    async for event in sse_events(response, url):
+        if done or event == DONE:
+            done = True
+            continue
+        if progress.first_output and _plain_delta(event):
+            yield "data: " + event
+            continue
+        for chunk, text in _parse_event(event, url):
+            if chunk.get("error"):  # OpenRouter sends it with `choices` too
+                raise PipeError(stream_error(chunk["error"], url))
+            progress.note(chunk)
+            yield text
+    if not (done or progress.finish_reason):
+        raise PipeError(cut_short(url))
+    if progress.first_output is None:
+        raise PipeError(empty_answer(url, progress.finish_reason))
+
+
+async def sse_events(response: aiohttp.ClientResponse, url: str) -> AsyncIterator[str]:
+    """The data of each event of an SSE body as it arrives; a web page is refused."""
+    reader = SSEReader()
     seen_events = False
     first = True
     # _chunks ends with b"" so the reader's last events go through the same checks.
@@ -149,26 +181,17 @@ async def _relay_events(
         first = False
         for event in reader.feed(data) if data else reader.close():
             seen_events = True
-            if done or event == DONE:
-                done = True
-                continue
-            if progress.first_output and _plain_delta(event):
-                yield "data: " + event
-                continue
-            for chunk, text in _parse_event(event, url):
-                if chunk.get("error"):  # OpenRouter sends it with `choices` too
-                    raise PipeError(_stream_error(chunk["error"], url))
-                progress.note(chunk)
-                yield text
+            yield event
     if not seen_events and not first:
         raise PipeError(_not_a_stream(url))
-    if not (done or progress.finish_reason):
-        raise PipeError(
-            f"The connection to {host_of(url)} ended before the answer was complete. "
-            "Try again."
-        )
-    if progress.first_output is None:
-        raise PipeError(empty_answer(url, progress.finish_reason))
+
+
+def cut_short(url: str) -> str:
+    """A stream that ended before its answer did."""
+    return (
+        f"The connection to {host_of(url)} ended before the answer was complete. "
+        "Try again."
+    )
 
 
 async def _chunks(response: aiohttp.ClientResponse) -> AsyncIterator[bytes]:
@@ -252,7 +275,7 @@ def _error_text(error: object) -> str:
     return str(error)
 
 
-def _stream_error(error: object, url: str) -> str:
+def stream_error(error: object, url: str) -> str:
     """An error the upstream sent in the middle of its stream, readable."""
     detail = ErrorDetail.from_data({"error": error})
     message = f"{host_of(url)} reported an error during the answer: "
@@ -274,19 +297,23 @@ def _not_a_stream(url: str, what: str = "stream") -> str:
 
 
 async def read_completion(
-    response: aiohttp.ClientResponse, *, url: str, timeout: float | None = None
+    response: aiohttp.ClientResponse,
+    *,
+    url: str,
+    timeout: float | None = None,
+    convert: Converter | None = None,
 ) -> dict:
     """The upstream's completion JSON as a dict; any failure is a PipeError.
 
-    `timeout` is REQUEST_TIMEOUT, quoted when the body stops arriving.
+    `timeout` is REQUEST_TIMEOUT, quoted when the body stops arriving; `convert`
+    turns another wire's answer into a chat completion.
     """
     try:
-        completion = await _read_json(response, url)
+        completion = await read_whole(response, url, convert)
     except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
         raise PipeError(describe_exception(exc, url=url, timeout=timeout)) from None
     finally:
         response.close()  # as in relay_stream: a whole body is already released
-    completion = _without_error(completion, url)
     if not _has_output(completion, "message"):
         choices = completion.get("choices") or [{}]
         reason = (
@@ -294,6 +321,14 @@ async def read_completion(
         )
         raise PipeError(empty_answer(url, reason))
     return completion
+
+
+async def read_whole(
+    response: aiohttp.ClientResponse, url: str, convert: Converter | None = None
+) -> dict:
+    """A whole JSON answer as a chat completion, unless it is an error."""
+    data = await _read_json(response, url)
+    return _without_error(convert(data, url) if convert else data, url)
 
 
 def _without_error(completion: dict, url: str) -> dict:

@@ -62,6 +62,15 @@ class Endpoint:
         return url
 
     @property
+    def responses_url(self) -> str:
+        return f"{self.base}/responses"
+
+    @property
+    def speaks_responses(self) -> bool:
+        """OpenAI's own API and Azure OpenAI's v1 form serve /responses for sure."""
+        return self.openai_rules and not self.deployment
+
+    @property
     def models_url(self) -> str:
         return f"{self.base}/models"
 

@@ -3,14 +3,20 @@
 One instance serves every user at once, so nothing about a request is kept on
 `self`: the key, headers and payload of each chat live in its own call. What
 the instance does keep is shared knowledge about endpoints: the model lists, the
-parameters an endpoint refused for a model, and which chats just found their
-endpoint unreachable.
+parameters an endpoint refused for a model, the endpoints found to have no
+`/responses`, and which chats just found their endpoint unreachable.
+
+Which wire a chat takes is chosen here (`RESPONSES_API`): OpenAI's
+`/chat/completions` or its `/responses`; each has its own modules for the
+request (`payload`, `responses_payload`) and the answer (`chat`,
+`responses_stream`).
 """
 
 import asyncio
 from collections import Counter
+from collections.abc import AsyncIterator, Callable
 from contextlib import aclosing
-from collections.abc import AsyncIterator
+from dataclasses import dataclass
 
 import aiohttp
 
@@ -20,12 +26,15 @@ from .catalog import (
     Listing,
     ModelCache,
     parse_model_list,
+    responses_only,
     select_models,
     setup_entry,
     split_list,
 )
 from .chat import (
+    Converter,
     Progress,
+    StreamReader,
     error_chunk,
     error_completion,
     read_completion,
@@ -49,6 +58,8 @@ from .payload import (
 )
 from .reasoning import reasoning_family
 from .redact import Redactor, log
+from .responses_payload import build_responses_request
+from .responses_stream import completion_from_response, read_responses_stream
 from .status import StatusLine
 from .transport import Transport
 from .unreachable import UnreachableChats, chat_key
@@ -67,6 +78,7 @@ class Pipe:
         self._transport = Transport()
         self._models = ModelCache()
         self._refused: dict[tuple[str, str], set[str]] = {}
+        self._no_responses: set[str] = set()
         self._unreachable = UnreachableChats()
         self._offered: tuple[Listing, tuple, list[dict]] | None = None
 
@@ -81,6 +93,7 @@ class Pipe:
             valves.MODEL_BLOCKLIST,
             valves.CHAT_MODELS_ONLY,
             endpoint.openai_rules,
+            _responses_mode(valves),
         )
         # Open WebUI lists models on every page load: reuse the last answer while
         # neither the endpoint's list nor the settings changed.
@@ -119,30 +132,83 @@ class Pipe:
         elif unreachable := self._unreachable.recall(chat):
             log.info("%s not sent: this chat's endpoint was unreachable", __task__)
             return _failure(unreachable, stream)
-        payload = build_payload(
-            body,
-            model,
-            openai_api=endpoint.openai_rules,
-            default_effort=valves.REASONING_EFFORT,
-            ollama=endpoint.ollama,
-            dropped=self._refused.get((endpoint.base, model), ()),
-        )
+
+        def chat_wire() -> _Wire:
+            return self._chat_wire(body, model, valves, endpoint)
+
+        fallback = None
+        if self._uses_responses(valves, endpoint, model):
+            wire = self._responses_wire(body, model, valves, endpoint, __metadata__)
+            if _responses_mode(valves) == "auto":
+                fallback = chat_wire
+        else:
+            wire = chat_wire()
         headers = endpoint.headers(key, organization=organization, project=project)
         request = _Chat(
             self._transport,
             self._refused,
             valves,
             endpoint,
-            payload,
+            wire,
             headers,
             source,
             status,
             redact,
+            fallback=fallback,
+            on_no_responses=lambda: self._no_responses.add(endpoint.base),
         )
         result = await request.stream() if stream else await request.complete()
         if request.unreachable is not None:
             self._unreachable.note(chat, request.unreachable)
         return result
+
+    def _uses_responses(self, valves: Valves, endpoint: Endpoint, model: str) -> bool:
+        """`always`, or under `auto` a reasoning or Responses-only model on OpenAI."""
+        mode = _responses_mode(valves)
+        if mode != "auto":
+            return mode == "always"
+        return (
+            endpoint.speaks_responses
+            and endpoint.base not in self._no_responses
+            and (reasoning_family(model) is not None or responses_only(model))
+        )
+
+    def _chat_wire(
+        self, body: dict, model: str, valves: Valves, endpoint: Endpoint
+    ) -> "_Wire":
+        url = endpoint.chat_url
+        payload = build_payload(
+            body,
+            model,
+            openai_api=endpoint.openai_rules,
+            default_effort=valves.REASONING_EFFORT,
+            ollama=endpoint.ollama,
+            dropped=self._refused.get((url, model), ()),
+        )
+        return _Wire(url, payload)
+
+    def _responses_wire(
+        self,
+        body: dict,
+        model: str,
+        valves: Valves,
+        endpoint: Endpoint,
+        metadata: dict | None,
+    ) -> "_Wire":
+        url = endpoint.responses_url
+        chat_id = metadata.get("chat_id") if isinstance(metadata, dict) else None
+        payload = build_responses_request(
+            body,
+            model,
+            family=reasoning_family(model),
+            default_effort=valves.REASONING_EFFORT,
+            summary=valves.REASONING_SUMMARY,
+            openai_api=endpoint.openai_rules,
+            chat_id=chat_id if isinstance(chat_id, str) else None,
+        )
+        for name in self._refused.get((url, model), ()):
+            drop_parameter(payload, name)
+        return _Wire(url, payload, read_responses_stream, completion_from_response)
 
     async def close(self) -> None:
         """Close the connection pool; for embedders and tests, Open WebUI never calls it."""
@@ -182,6 +248,16 @@ class Pipe:
         )
 
 
+@dataclass(frozen=True)
+class _Wire:
+    """Where a chat goes, what it sends, and how the answer is read (None: chat)."""
+
+    url: str
+    payload: dict
+    read: StreamReader | None = None
+    convert: Converter | None = None
+
+
 class _Chat:
     """One chat request on its way: everything it needs, none of it on the Pipe."""
 
@@ -191,23 +267,28 @@ class _Chat:
         refused: dict[tuple[str, str], set[str]],
         valves: Valves,
         endpoint: Endpoint,
-        payload: dict,
+        wire: _Wire,
         headers: dict[str, str],
         key_source: str,
         status: StatusLine,
         redact: Redactor,
+        *,
+        fallback: Callable[[], _Wire] | None = None,
+        on_no_responses: Callable[[], None] | None = None,
     ) -> None:
         self.transport = transport
         self.refused = refused
         self.valves = valves
         self.endpoint = endpoint
-        self.url = endpoint.chat_url
-        self.payload = payload
+        self.wire = wire
         self.headers = headers
         self.key_source = key_source
         self.status = status
         self.redact = redact
-        self.model = payload["model"]
+        self.model = wire.payload["model"]
+        # /chat/completions, for an endpoint that turns out to have no /responses.
+        self.fallback = fallback
+        self.on_no_responses = on_no_responses
         # The message, when the endpoint could not be reached at all.
         self.unreachable: str | None = None
 
@@ -225,7 +306,7 @@ class _Chat:
         except PipeError as error:
             message = self._failed(error)
         except Exception as exc:  # nothing may escape into Open WebUI's stream
-            message = self._failed(PipeError(_unexpected(exc, self.url)))
+            message = self._failed(PipeError(_unexpected(exc, self.wire.url)))
         finally:
             if response is None and ticker is not None:
                 ticker.cancel()
@@ -243,10 +324,11 @@ class _Chat:
     ) -> AsyncIterator[str | dict]:
         items = relay_stream(
             response,
-            url=self.url,
+            url=self.wire.url,
             timeout=self.valves.REQUEST_TIMEOUT,
             redact=self.redact,
             progress=progress,
+            read=self.wire.read,
         )
         try:
             # aclosing: a stopped chat closes the upstream now, not at next GC.
@@ -272,8 +354,12 @@ class _Chat:
         progress = Progress()
         ticker = self._tick_while_silent(progress)
         try:
+            response = await self._open()
             result = await read_completion(
-                await self._open(), url=self.url, timeout=self.valves.REQUEST_TIMEOUT
+                response,
+                url=self.wire.url,
+                timeout=self.valves.REQUEST_TIMEOUT,
+                convert=self.wire.convert,
             )
             progress.usage = result.get("usage")
         except PipeError as error:
@@ -282,7 +368,7 @@ class _Chat:
         except Exception as exc:
             progress.failed = True
             result = error_completion(
-                self._failed(PipeError(_unexpected(exc, self.url)))
+                self._failed(PipeError(_unexpected(exc, self.wire.url)))
             )
         finally:
             if ticker is not None:
@@ -316,12 +402,15 @@ class _Chat:
         Some endpoints name one refused parameter per answer (Groq), so this goes
         on while each refusal names a parameter still in the request: every
         round removes one, so it ends after at most one round per parameter.
+        Under RESPONSES_API `auto`, an endpoint without /responses gets the
+        same chat on /chat/completions once, before anything was shown.
         """
         while True:
+            url, payload = self.wire.url, self.wire.payload
             try:
                 response = await self.transport.post(
-                    self.url,
-                    self.payload,
+                    url,
+                    payload,
                     self.headers,
                     timeout=self.valves.REQUEST_TIMEOUT,
                     retries=self.valves.MAX_RETRIES,
@@ -329,23 +418,29 @@ class _Chat:
                     on_retry=self.status.retrying,
                 )
             except UpstreamError as error:
+                if self.fallback is not None and _no_such_route(error):
+                    log.info(
+                        "%s has no /responses: using /chat/completions", host_of(url)
+                    )
+                    if self.on_no_responses is not None:
+                        self.on_no_responses()
+                    self.wire, self.fallback = self.fallback(), None
+                    continue
                 names: list[str] = []
                 if error.status in (400, 422):
-                    names = refused_parameters(error.detail, self.payload)
+                    names = refused_parameters(error.detail, payload)
                 if not names:
                     raise
                 log.info(
                     "%s refused %s for %s: sending without",
-                    host_of(self.url),
+                    host_of(url),
                     ", ".join(names),
                     self.model,
                 )
-                remembered = self.refused.setdefault(
-                    (self.endpoint.base, self.model), set()
-                )
+                remembered = self.refused.setdefault((url, self.model), set())
                 for name in names:
                     remembered.add(name)
-                    drop_parameter(self.payload, name)
+                    drop_parameter(payload, name)
                 continue
             await self.status.clear()
             return response
@@ -365,12 +460,14 @@ def _offer(listing: Listing, valves: Valves, endpoint: Endpoint) -> list[dict]:
     Upstream display names are used unless two models share one (aliases).
     """
     prefix = valves.NAME_PREFIX
+    mode = _responses_mode(valves)
     models = select_models(
         listing.models or [],
         allowlist=split_list(valves.MODEL_ALLOWLIST),
         blocklist=split_list(valves.MODEL_BLOCKLIST),
         chat_only=valves.CHAT_MODELS_ONLY and not endpoint.deployment,
         openai_api=endpoint.openai_rules,
+        responses=mode == "always" or (mode == "auto" and endpoint.speaks_responses),
     )
     if listing.problem and not models:
         return [setup_entry(prefix, listing.problem)]
@@ -385,6 +482,19 @@ def _offer(listing: Listing, valves: Valves, endpoint: Endpoint) -> list[dict]:
 def _display_name(model: dict, names: Counter) -> str:
     name = model.get("name")
     return name if name and names[name] == 1 else model["id"]
+
+
+def _responses_mode(valves: Valves) -> str:
+    return valves.RESPONSES_API.strip().lower()
+
+
+def _no_such_route(error: UpstreamError) -> bool:
+    """A 404 or 405 about the path, not about the model."""
+    detail = error.detail
+    return error.status in (404, 405) and not (
+        detail.code in ("model_not_found", "DeploymentNotFound")
+        or "model" in detail.message.lower()
+    )
 
 
 def _status_emitter(emitter, task: str | None, metadata: dict | None):

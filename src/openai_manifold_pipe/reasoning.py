@@ -26,6 +26,7 @@ TOOL_PARAMS = ("tools", "tool_choice", "parallel_tool_calls")
 
 _O_SERIES = re.compile(r"o(\d+)(?:-|$)")
 _GPT = re.compile(r"gpt-(\d+)(?:\.(\d+))?(?:-|$)")
+_PRO = re.compile(r"-pro(?:-|$)")
 
 
 @dataclass(frozen=True)
@@ -38,6 +39,8 @@ class ReasoningFamily:
     rejects_stop: bool = False
     samples_without_reasoning: bool = False
     tools_need_no_reasoning: bool = False
+    # Reasoning summaries it gives on /responses (OpenAI refuses `concise` so far).
+    summaries: tuple[str, ...] = ("auto", "detailed")
 
 
 def reasoning_family(model: str) -> ReasoningFamily | None:
@@ -50,6 +53,10 @@ def reasoning_family(model: str) -> ReasoningFamily | None:
     name = model.rsplit("/", 1)[-1].lower()
     if "-chat" in name:
         return None
+    if "codex" in name and (name.startswith("codex") or _GPT.match(name)):
+        return ReasoningFamily(
+            efforts=("low", "medium", "high"), default_effort="medium"
+        )
     if match := _O_SERIES.match(name):
         if name.startswith(("o1-mini", "o1-preview")):
             return ReasoningFamily(efforts=(), system_role="user")
@@ -60,6 +67,8 @@ def reasoning_family(model: str) -> ReasoningFamily | None:
             rejects_stop=generation >= 3 and not name.startswith("o3-mini"),
         )
     if (match := _GPT.match(name)) and int(match.group(1)) >= 5:
+        if _PRO.search(name):  # gpt-5-pro thinks hard or not at all
+            return ReasoningFamily(efforts=("high",), default_effort="high")
         version = (int(match.group(1)), int(match.group(2) or 0))
         if version < (5, 1):
             return ReasoningFamily(
@@ -95,6 +104,19 @@ def coerce_effort(effort: str, accepted: tuple[str, ...]) -> str:
             -EFFORT_LEVELS.index(level),
         ),
     )
+
+
+def summary_kind(asked: str, family: ReasoningFamily | None) -> str | None:
+    """`reasoning.summary` for a request: the kind asked for, or the nearest accepted.
+
+    `off` asks for none; a model outside the known families gets what was asked.
+    """
+    kind = asked.strip().lower()
+    if kind == "off":
+        return None
+    if family is not None and kind not in family.summaries:
+        return "detailed" if "detailed" in family.summaries else family.summaries[0]
+    return kind
 
 
 def normal_effort(value: object) -> str | None:

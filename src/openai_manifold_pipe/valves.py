@@ -13,6 +13,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from .usage import DEFAULT_PRICES, parse_prices
 
 EFFORT_LEVELS = ("none", "minimal", "low", "medium", "high", "xhigh")
+RESPONSES_API_MODES = ("auto", "always", "never")
+SUMMARY_KINDS = ("auto", "concise", "detailed", "off")
 
 _SECRET = {"input": {"type": "password"}}
 # Forms show each valve by its name, the name README and error messages use,
@@ -80,6 +82,19 @@ class Valves(BaseModel):
         "sets none: none, minimal, low, medium, high or xhigh. Empty: the model's own default.",
     )
 
+    RESPONSES_API: str = Field(
+        default="auto",
+        description="Use OpenAI's Responses API (reasoning summaries, tools with "
+        "reasoning, Responses-only models): auto = for reasoning and Responses-only "
+        "models on OpenAI and Azure OpenAI; always = every model, any endpoint that "
+        "has /responses; never = /chat/completions only.",
+    )
+    REASONING_SUMMARY: str = Field(
+        default="auto",
+        description="Reasoning summary shown as the thought block on the Responses "
+        "API: auto, concise, detailed, or off.",
+    )
+
     AZURE_API_VERSION: str = Field(
         default="2024-10-21",
         description="api-version for Azure OpenAI deployment URLs "
@@ -142,6 +157,24 @@ class Valves(BaseModel):
         if value.strip().lower() not in ("", *EFFORT_LEVELS):
             raise ValueError(
                 "REASONING_EFFORT must be empty or one of: " + ", ".join(EFFORT_LEVELS)
+            )
+        return value
+
+    @field_validator("RESPONSES_API")
+    @classmethod
+    def _responses_api(cls, value: str) -> str:
+        if value.strip().lower() not in RESPONSES_API_MODES:
+            raise ValueError(
+                "RESPONSES_API must be one of: " + ", ".join(RESPONSES_API_MODES)
+            )
+        return value
+
+    @field_validator("REASONING_SUMMARY")
+    @classmethod
+    def _summary(cls, value: str) -> str:
+        if value.strip().lower() not in SUMMARY_KINDS:
+            raise ValueError(
+                "REASONING_SUMMARY must be one of: " + ", ".join(SUMMARY_KINDS)
             )
         return value
 

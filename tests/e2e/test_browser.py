@@ -110,6 +110,7 @@ USER_KEY = USER_KEYS[0]
 WRONG_KEY = "sk-wrong-key-browser-000000000000"
 PUBLIC_MODELS = ("gpt-4o", "gpt-4o-mini")
 CHAT_MODEL = "gpt-4o-mini"
+LOCAL_PRICES = "gpt-4o*=0.15/0.60"
 PROMPT = "Hello from a real browser, please echo this sentence back to me."
 RETRY_PROMPT = "Is my new key any better?"
 # Seconds between the fake upstream's streamed chunks: long enough to see the answer
@@ -414,12 +415,15 @@ class Walkthrough:
         set_valve(page, dialog, labels["OPENAI_API_BASE_URL"], self.upstream.base_url)
         key = set_valve(page, dialog, labels["OPENAI_API_KEY"], DEFAULT_KEY)
         assert is_masked(key), "the admin's OPENAI_API_KEY shows in clear"
+        # OpenAI's list prices count on OpenAI only: this local server gets its own.
+        set_valve(page, dialog, labels["MODEL_PRICES"], LOCAL_PRICES)
         admin.shot("07-admin-valves.png")
         dialog.get_by_role("button", name="Save", exact=True).click()
         page.get_by_text("Valves updated successfully").first.wait_for()
         assert self.admin_api.get_valves(PIPE_ID) == {
             "OPENAI_API_BASE_URL": self.upstream.base_url,
             "OPENAI_API_KEY": DEFAULT_KEY,
+            "MODEL_PRICES": LOCAL_PRICES,
         }
         self.lap("admin valves")
 

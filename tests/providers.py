@@ -108,6 +108,7 @@ class Profile:
     error_kinds: tuple[str, ...] = ("rate_limit", "bad_request", "not_found")
     second_model: str | None = None  # another chat model on the same endpoint
     context_size: int | None = None  # llama-server's n_ctx: longer prompts fail its way
+    responses: bool = False  # serves POST {prefix}/responses (OpenAI's Responses API)
 
     @property
     def local(self) -> bool:
@@ -190,6 +191,7 @@ OPENAI = Profile(
     key=_key("sk-proj-", "openai"),
     global_key=_key("sk-proj-", "openai-global"),
     openai_rules=True,
+    responses=True,
     reasoning_model="o4-mini",  # hidden reasoning: reasoning_tokens in usage only
     offered=OPENAI_OFFERED,
     hidden=OPENAI_HIDDEN,
@@ -226,6 +228,7 @@ AZURE_V1 = Profile(
     key=_key("", "azure", 32),
     global_key=_key("", "azure-global", 32),
     openai_rules=True,
+    responses=True,  # {prefix}/responses: /openai/v1/responses
     offered=frozenset(
         {"gpt-4o", "gpt-4o-mini", "gpt-4.1", "gpt-35-turbo", "o3-mini", "o4-mini"}
     ),
@@ -1368,6 +1371,7 @@ class ProviderServer(FakeOpenAI):
             port=port,
             prefix=profile.prefix,
         )
+        self.serves_responses = profile.responses  # elsewhere an unknown URL (404)
 
     # ---- keys -------------------------------------------------------------------
 
@@ -1409,7 +1413,9 @@ class ProviderServer(FakeOpenAI):
             # LM Studio answers 200 off its API paths (a base URL without /v1).
             message = f"Unexpected endpoint or method. ({record.method} {record.path})"
             return self._respond(web.json_response({"error": message}))
-        if record.path == self.models_path and not profile.list_models:
+        if (record.path == self.models_path and not profile.list_models) or (
+            record.path == self.responses_path and not profile.responses
+        ):
             kind = "resource_not_found" if self.dialect == "azure" else "no_models"
             if kind in ERRORS[self.dialect]:
                 raise ProviderError(kind, 404)

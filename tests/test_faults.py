@@ -19,7 +19,7 @@ import subprocess
 import threading
 import time
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from email.utils import formatdate
 from pathlib import Path
 
@@ -350,6 +350,25 @@ def with_keys(value, fault_id: str, user_key: str):
     return value
 
 
+# /chat/completions rows that say nothing of /responses: llama-server's own SSE field,
+# and empty chat answers with a finish reason (on /responses: `response.incomplete`).
+CHAT_ONLY = {"error-line-in-stream", "empty-answer-at-output-limit", "empty-answer-filtered"}
+# Ways only /responses fails.
+RESPONSES_MATRIX = [
+    Fault("response-failed", ("reported an error", "The model crashed"),
+          fault=("response_failed", {"after": 2, "message": "The model crashed." + ECHO}),
+          partial=True),
+    Fault("response-incomplete-output-limit", ("incomplete", "Max Tokens", "reasoning effort"),
+          fault=("response_incomplete", {"after": 2}), partial=True),
+    Fault("response-incomplete-content-filter", ("incomplete", "content filter", "rephrase"),
+          fault=("response_incomplete", {"after": 2, "reason": "content_filter"}),
+          partial=True),
+]
+WIRES = [("chat", row) for row in MATRIX] + [
+    ("responses", row) for row in MATRIX + RESPONSES_MATRIX if row.id not in CHAT_ONLY
+]
+
+
 @pytest.fixture
 def provoke(host, upstream, tls_url, blackhole_url):
     """Set the host and upstream up so that `row` happens on the next chat."""
@@ -357,14 +376,16 @@ def provoke(host, upstream, tls_url, blackhole_url):
             "tls": lambda: tls_url, "blackhole": lambda: blackhole_url,
             "tls_plain": lambda: upstream.base_url.replace("http://", "https://")}
 
-    def apply(row: Fault, stream: bool) -> None:
+    def apply(row: Fault, stream: bool, wire: str = "chat") -> None:
         host.saved_valves["MAX_RETRIES"] = row.retries
+        host.saved_valves["RESPONSES_API"] = "always" if wire == "responses" else "never"
         if row.url:
             host.saved_valves["OPENAI_API_BASE_URL"] = urls[row.url]()
         spec = row.fault if stream or row.whole_fault is None else row.whole_fault
         if spec:
             kind, opts = spec
-            upstream.add_fault(kind, **with_keys(opts, row.id, row.user_key))
+            path = upstream.responses_path if wire == "responses" else upstream.chat_path
+            upstream.add_fault(kind, path=path, **with_keys(opts, row.id, row.user_key))
 
     return apply
 
@@ -378,16 +399,22 @@ def check_message(row: Fault, message: str) -> None:
     assert len(message) < 600, message
 
 
-def attempts(row: Fault, upstream: FakeOpenAI, events: Events) -> int:
+def attempts(row: Fault, upstream: FakeOpenAI, events: Events, wire: str) -> int:
     if row.url:
         return len(events.retries) + 1
+    if wire == "responses":
+        return len(upstream.responses_requests())
     return len(upstream.chat_requests())
 
 
 @pytest.mark.parametrize("stream", [True, False], ids=["stream", "whole"])
-@pytest.mark.parametrize("row", MATRIX, ids=[row.id for row in MATRIX])
-async def test_fault_matrix(host, upstream, provoke, watch, row, stream):
-    provoke(row, stream)
+@pytest.mark.parametrize("wire, row", WIRES, ids=[f"{w}-{row.id}" for w, row in WIRES])
+async def test_fault_matrix(host, upstream, provoke, watch, wire, row, stream):
+    if not stream and row.partial and row.whole_fault is None and row.fault[0].startswith(
+        "response_"
+    ):
+        row = replace(row, partial=False)  # a whole answer has no part shown before
+    provoke(row, stream, wire)
     events = Events()
     body = api_body(row.model, QUESTION, stream=stream)
     keys = (row.user_key, GLOBAL_KEY)
@@ -414,7 +441,7 @@ async def test_fault_matrix(host, upstream, provoke, watch, row, stream):
         output = answer
     elapsed = time.monotonic() - started
     check_message(row, message)
-    assert attempts(row, upstream, events) == row.attempts
+    assert attempts(row, upstream, events, wire) == row.attempts
     assert elapsed < (3 if row.slow else 2.5), elapsed
     watch.check(keys, output, list(events))
     assert message in watch.text  # the admin finds it in the log, redacted too
@@ -429,12 +456,23 @@ TRANSIENT = {
 }
 
 
+def use_wire(host, upstream, wire: str) -> tuple[str, object]:
+    """RESPONSES_API for `wire`: the path its faults go to, and its requests."""
+    host.saved_valves["RESPONSES_API"] = "always" if wire == "responses" else "never"
+    if wire == "responses":
+        return upstream.responses_path, upstream.responses_requests
+    return upstream.chat_path, upstream.chat_requests
+
+
+@pytest.mark.parametrize("wire", ["chat", "responses"])
 @pytest.mark.parametrize("stream", [True, False], ids=["stream", "whole"])
 @pytest.mark.parametrize("kind", TRANSIENT)
-async def test_transient_failures_are_retried_and_shown(host, upstream, watch, kind, stream):
+async def test_transient_failures_are_retried_and_shown(host, upstream, watch, kind, stream,
+                                                        wire):
+    path, requests = use_wire(host, upstream, wire)
     name, opts = TRANSIENT[kind]
     message = "Try later" + ECHO.format(id=kind, user_key=USER_KEY, global_key=GLOBAL_KEY)
-    upstream.add_fault(name, times=2, headers=FAST_RETRY, message=message, **opts)
+    upstream.add_fault(name, times=2, headers=FAST_RETRY, message=message, path=path, **opts)
     events = Events()
     result = await (host.stream if stream else host.call)(
         api_body("gpt-4o", QUESTION, stream=stream),
@@ -443,7 +481,7 @@ async def test_transient_failures_are_retried_and_shown(host, upstream, watch, k
         assert text_of(result) == answer_text(QUESTION) and not errors_of(result)
     else:
         assert result["choices"][0]["message"]["content"] == answer_text(QUESTION)
-    assert len(upstream.chat_requests()) == 3
+    assert len(requests()) == 3
     code = kind.split("-")[0]
     assert len(events.retries) == 2
     for attempt, line in enumerate(events.retries, start=1):
@@ -468,14 +506,16 @@ async def test_connection_errors_are_retried_with_backoff(host, upstream, stream
         answer_text("hi")
 
 
+@pytest.mark.parametrize("wire", ["chat", "responses"])
 @pytest.mark.parametrize("kind", ["cut", "stall", "malformed", "stream_error"])
-async def test_no_retry_once_the_answer_has_started(host, upstream, kind):
-    upstream.add_fault(kind, after=1, seconds=3, times=5)
+async def test_no_retry_once_the_answer_has_started(host, upstream, kind, wire):
+    path, requests = use_wire(host, upstream, wire)
+    upstream.add_fault(kind, after=1, seconds=3, times=5, path=path)
     events = Events()
     chunks = await host.stream(api_body("gpt-4o", QUESTION, stream=True),
                                user_valves={"OPENAI_API_KEY": USER_KEY}, emitter=events)
     assert text_of(chunks) and len(errors_of(chunks)) == 1
-    assert len(upstream.chat_requests()) == 1 and not events.retries
+    assert len(requests()) == 1 and not events.retries
 
 
 def test_backoff_is_exponential_jittered_and_capped():

@@ -1,5 +1,7 @@
 """100 users chat at once through one Pipe: each on their own key, each with their own answer.
 
+On both wires: /chat/completions and OpenAI's /responses.
+
 One Pipe instance serves every user (HOST.md section 1), so the hazards are shared
 state: a key, header, cookie or status line of one request showing up in another.
 Every user streams at the same time against a real server with random delays, and
@@ -81,26 +83,42 @@ def upstream(users):
         yield server
 
 
+@pytest.fixture(params=["chat", "responses"])
+def wire(request) -> str:
+    """Both wires: /chat/completions, and /responses (RESPONSES_API always)."""
+    return request.param
+
+
 @pytest.fixture
-async def host(upstream):
+async def host(upstream, wire):
     # By name, not IP: a cookie jar would keep cookies for "localhost" (never for an IP).
     base_url = upstream.base_url.replace("127.0.0.1", "localhost")
     host = Host(load_pipe(), {"OPENAI_API_BASE_URL": base_url,
                               "OPENAI_API_KEY": GLOBAL_KEY, "MAX_RETRIES": 2,
-                              "REQUEST_TIMEOUT": 10})
+                              "REQUEST_TIMEOUT": 10,
+                              "RESPONSES_API": "always" if wire == "responses" else "never"})
     yield host
     await host.pipe.close()
 
 
-async def chat_all(host: Host, upstream: FakeOpenAI, users: list[User], round_: int) -> float:
+def sent(upstream: FakeOpenAI, wire: str) -> list:
+    """What went to the wire's path, each with its one user message's text."""
+    if wire == "responses":
+        return [(r, r.body["input"][0]["content"]) for r in upstream.responses_requests()]
+    return [(r, r.body["messages"][0]["content"]) for r in upstream.chat_requests()]
+
+
+async def chat_all(host: Host, upstream: FakeOpenAI, users: list[User], round_: int,
+                   wire: str) -> float:
     rng = random.Random(round_)
+    path = upstream.responses_path if wire == "responses" else upstream.chat_path
     for user in users:
         user.text = message_for(user, rng, round_)
         user.chunks, user.events = [], []
         if user.trouble == "echo-401":
-            upstream.add_fault("echo_key_401", key=user.key)
+            upstream.add_fault("echo_key_401", key=user.key, path=path)
         if user.trouble == "retry-429-cookie":
-            upstream.add_fault("status", code=429, key=user.key, headers={
+            upstream.add_fault("status", code=429, key=user.key, path=path, headers={
                 "Set-Cookie": f"session={user.token}; Path=/", "retry-after-ms": "20"})
 
     async def chat(user: User) -> None:
@@ -134,38 +152,38 @@ def check_answers(users: list[User]) -> None:
         assert len(retry_lines) == (1 if user.trouble.startswith("retry") else 0), user.index
 
 
-def check_requests(upstream: FakeOpenAI, users: list[User], keys: dict[int, str]) -> None:
+def check_requests(upstream: FakeOpenAI, users: list[User], keys: dict[int, str],
+                   wire: str) -> None:
     by_token = {user.token: user for user in users}
-    requests = upstream.chat_requests()
     seen: dict[int, int] = {}
-    for request in requests:
-        [message] = request.body["messages"]
-        [token] = TOKEN.findall(message["content"])
+    for request, content in sent(upstream, wire):
+        [token] = TOKEN.findall(content)
         user = by_token[token]
         seen[user.index] = seen.get(user.index, 0) + 1
         assert request.key == keys[user.index], f"user {user.index} sent with another key"
         assert request.headers.get("openai-organization") == (user.organization or None)
         assert "cookie" not in request.headers, "a cookie from one answer went out again"
-        assert message["content"] == user.text
+        assert content == user.text
     for user in users:
         assert seen[user.index] == (2 if user.trouble.startswith("retry") else 1), user.index
 
 
-async def test_100_users_stream_at_once_each_on_their_own_key(host, upstream, users):
-    elapsed = await chat_all(host, upstream, users, round_=1)
+async def test_100_users_stream_at_once_each_on_their_own_key(host, upstream, users, wire):
+    elapsed = await chat_all(host, upstream, users, 1, wire)
     check_answers(users)
-    check_requests(upstream, users, {user.index: user.key for user in users})
+    check_requests(upstream, users, {user.index: user.key for user in users}, wire)
     # Really concurrent: the answers' own delays alone add up to far more than this.
     assert elapsed < sum(user.delays for user in users) / 3, elapsed
     assert not upstream.pending_faults()
 
 
-async def test_a_second_round_with_keys_swapped_carries_nothing_over(host, upstream, users):
-    await chat_all(host, upstream, users, round_=1)
+async def test_a_second_round_with_keys_swapped_carries_nothing_over(host, upstream, users,
+                                                                      wire):
+    await chat_all(host, upstream, users, 1, wire)
     upstream.clear()
     keys = [user.key for user in users]
     for user in users:  # everyone now holds the next user's key
         user.key = keys[(user.index + 1) % USERS]
-    await chat_all(host, upstream, users, round_=2)
+    await chat_all(host, upstream, users, 2, wire)
     check_answers(users)
-    check_requests(upstream, users, {user.index: user.key for user in users})
+    check_requests(upstream, users, {user.index: user.key for user in users}, wire)

@@ -42,15 +42,28 @@ or the same options in a marker):
     json_instead_of_sse  stream=true answered with a plain chat.completion JSON
     refuse        close the connection without a response
     echo_key_401  401 whose message holds the full key received
+    response_failed      /responses only: after=N, a `response.failed` event (not
+                         streaming: a Response with status failed)
+    response_incomplete  /responses only: reason=max_output_tokens|content_filter,
+                         after=N: the answer cut there, then `response.incomplete`
 Early faults (status, delay_headers, not_sse, refuse, echo_key_401) come before the key
 check; the others only hit valid requests, and the SSE-only ones only streaming ones.
+
+Responses API: `POST {prefix}/responses` (`responses_path`) is served by
+`tests/fake_responses.py`, whose docstring has its rules, events and faults. Keys,
+early faults, recording and markers (in the last user input item) work as for chat;
+aim a queued fault at it with `path=server.responses_path`. There `stream_error` is an
+`error` event and `empty` a Response without output items. `responses_requests()`
+lists its requests; `issued_reasoning` holds every encrypted_content it sent (only
+those are accepted back, and `clear()` keeps them, as OpenAI keeps its keys).
 
 Other providers (`tests/providers.py`) subclass `FakeOpenAI`: `prefix` moves the API
 off `/v1` (Azure's `/openai/deployments/<name>`, Gemini's `/v1beta/openai`), and the
 hooks `_request_key`, `_check_auth`, `_validate`, `_plan`, `_stream_chunks`,
 `_stream_preamble`, `_completion`, `_models_list` and `_error_response` let a subclass
 read keys from other headers, refuse arguments its own way, and shape answers and errors
-like that provider. With none of them overridden the server is api.openai.com as before.
+like that provider; `serves_responses = False` makes /responses an unknown URL. With
+none of them overridden the server is api.openai.com as before.
 
 Standalone: `python -m tests.upstream --port 8099 [--no-auth] [--permissive]`.
 """
@@ -187,7 +200,9 @@ BODY_FAULTS = frozenset(
 STREAM_ONLY_FAULTS = frozenset(
     {"malformed", "stream_error", "error_field", "json_instead_of_sse"}
 )
-FAULT_KINDS = EARLY_FAULTS | BODY_FAULTS
+# Faults only /responses answers (a Response that fails or stops short).
+RESPONSES_ONLY_FAULTS = frozenset({"response_failed", "response_incomplete"})
+FAULT_KINDS = EARLY_FAULTS | BODY_FAULTS | RESPONSES_ONLY_FAULTS
 
 SYSTEM_FINGERPRINT = "fp_f33640a400"
 # What llama-server says of a prompt longer than its context (2025 builds stream it
@@ -524,6 +539,14 @@ def json_type(value: Any) -> str:
     if isinstance(value, list):
         return "an array"
     return "a string" if isinstance(value, str) else "null"
+
+
+def check_chat_schema(body: dict) -> None:
+    """Whatever else OpenAI's published description of the request refuses."""
+    from tests.openapi_check import check_chat_request  # jsonschema: strict mode only
+
+    if problems := check_chat_request(body):
+        raise ApiError(400, f"Invalid request: {problems[0]}", code="invalid_value")
 
 
 def check_reasoning_rules(body: dict, family: ReasoningFamily) -> None:
@@ -1087,6 +1110,8 @@ class FakeOpenAI:
         self.list_models = list_models
         self.reasoning_field = reasoning_field
         self.requests: list[Recorded] = []
+        self.serves_responses = True  # False: POST .../responses is an unknown URL
+        self.issued_reasoning: set[str] = set()  # encrypted_content sent on /responses
         self._wanted_port = port
         self._port: int | None = None
         self._lock = threading.Lock()
@@ -1127,6 +1152,11 @@ class FakeOpenAI:
     def chat_path(self) -> str:
         """The path of POST .../chat/completions (/v1/chat/completions by default)."""
         return f"{self.prefix}/chat/completions"
+
+    @property
+    def responses_path(self) -> str:
+        """The path of POST .../responses (/v1/responses by default)."""
+        return f"{self.prefix}/responses"
 
     def start(self) -> "FakeOpenAI":
         """Bind and serve; returns once the server accepts connections."""
@@ -1262,6 +1292,12 @@ class FakeOpenAI:
             items = list(self.requests)
         return [r for r in items if r.path == self.chat_path]
 
+    def responses_requests(self) -> list[Recorded]:
+        """Recorded POSTs to the Responses path, in order."""
+        with self._lock:
+            items = list(self.requests)
+        return [r for r in items if r.path == self.responses_path]
+
     def model_requests(self) -> list[Recorded]:
         """Recorded GETs of the models path, in order."""
         with self._lock:
@@ -1394,6 +1430,10 @@ class FakeOpenAI:
             return await self._send_json(request, record, model, True)
         if method == "POST" and path == self.chat_path:
             return await self._chat(request, record)
+        if method == "POST" and path == self.responses_path and self.serves_responses:
+            from tests import fake_responses  # imported late: it builds on this module
+
+            return await fake_responses.serve(self, request, record)
         raise ApiError(404, f"Invalid URL ({method} {path})")
 
     def _check_auth(self, record: Recorded) -> None:
@@ -1436,11 +1476,9 @@ class FakeOpenAI:
         return None
 
     def _marker_faults(self, record: Recorded) -> list[tuple[str, Fault]]:
-        """Faults written in the last user message of a chat request."""
-        if record.path != self.chat_path or not record.body:
-            return []
-        messages = record.body.get("messages")
-        if not isinstance(messages, list):
+        """Faults written in the last user message of a chat or Responses request."""
+        messages = self._marker_messages(record)
+        if not messages:
             return []
         markers = parse_markers(last_user_text(messages))
         faults = []
@@ -1449,6 +1487,19 @@ class FakeOpenAI:
             if fault is not None:
                 faults.append((spec, fault))
         return faults
+
+    def _marker_messages(self, record: Recorded) -> list | None:
+        """The messages whose last user text may hold markers (Responses input as chat)."""
+        if not record.body:
+            return None
+        if record.path == self.chat_path:
+            messages = record.body.get("messages")
+            return messages if isinstance(messages, list) else None
+        if record.path == self.responses_path and self.serves_responses:
+            from tests.fake_responses import chat_messages
+
+            return chat_messages(record.body)
+        return None
 
     async def _early_fault(
         self, request: web.Request, record: Recorded, fault: Fault
@@ -1562,6 +1613,7 @@ class FakeOpenAI:
         check_basic_shape(body, self.models, self.strict)
         if self.strict:
             check_openai_rules(body)
+            check_chat_schema(body)
 
     def _plan(self, body: dict) -> Answer:
         """The whole answer to a valid chat request."""

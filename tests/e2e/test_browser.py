@@ -18,11 +18,14 @@ One test walks through what people do, in the page, in order:
    line ("19 in · 13 out · 4 tok/s · <$0.0001"), with numbers matching what the
    upstream reported and the request sent with the user's own key;
 6. with a wrong key the same user sees the pipe's readable error (401, and where to
-   fix OPENAI_API_KEY), and no part of any key is in the page.
+   fix OPENAI_API_KEY), and no part of any key is in the page;
+7. with the key back and `RESPONSES_API` on, the user asks a reasoning model
+   (`o4-mini`): the reasoning summary streams into Open WebUI's thought block, which
+   the user opens, and the answer follows it.
 
 Screenshots of every step go to `test-artifacts/browser/NN-step.png`, with the
 page's console errors (`console.log`) and step timings (`timings.txt`). With
-`UPDATE_DOCS_SCREENSHOTS=1` the two the README shows are refreshed in `docs/`.
+`UPDATE_DOCS_SCREENSHOTS=1` the three the README shows are refreshed in `docs/`.
 
 Needs `/usr/bin/chromium` (`apt-get install -y chromium`) and the `playwright` Python
 package (the `test` extra); without either the test is skipped with the reason, before
@@ -100,6 +103,7 @@ DOCS = REPO_ROOT / "docs"
 DOCS_SHOTS = {
     "03-editor-pasted.png": "paste-function.png",
     "12-answer-and-usage.png": "chat-usage.png",
+    "14-reasoning-thought.png": "reasoning-thought.png",
 }
 
 WAIT = 30_000  # ms: the longest any single step may take on a busy 2-core machine
@@ -113,6 +117,8 @@ CHAT_MODEL = "gpt-4o-mini"
 LOCAL_PRICES = "gpt-4o*=0.15/0.60"
 PROMPT = "Hello from a real browser, please echo this sentence back to me."
 RETRY_PROMPT = "Is my new key any better?"
+THINK_PROMPT = "Why is the sky blue?"
+REASONING_MODEL = "o4-mini"
 # Seconds between the fake upstream's streamed chunks: long enough to see the answer
 # grow in the page (13 chunks, about 4 s), short enough to keep the test quick.
 STREAM_PACE = 0.3
@@ -312,6 +318,7 @@ def test_admin_pastes_the_pipe_and_a_user_chats_with_their_own_key(
         walk.user_picks_a_model_and_sets_their_key()
         walk.user_chats_and_sees_the_usage_line()
         walk.user_with_a_wrong_key_sees_a_readable_error()
+        walk.user_reads_a_reasoning_models_thought()
     except BaseException:
         walk.failure_screenshots()
         restore_pipe(admin_api)
@@ -567,6 +574,33 @@ class Walkthrough:
             assert key[:8] not in body_text and key[-12:] not in body_text, key
         user.shot("13-wrong-key-error.png")
         self.lap("wrong key")
+
+    # ---- 7. a reasoning model's thought, from the Responses API ----------------------
+
+    def user_reads_a_reasoning_models_thought(self) -> None:
+        assert self.user is not None
+        user, page = self.user, self.user.page
+        self.open_user_valves_and_set_key(USER_KEY)
+        self.save_user_valves()
+        valves = self.admin_api.get_valves(PIPE_ID)
+        self.admin_api.update_valves(PIPE_ID, {**valves, "RESPONSES_API": "always"})
+        model = f"{PIPE_ID}.{REASONING_MODEL}"
+        self.admin_api.make_model_public(model, f"OPENAI/{REASONING_MODEL}")
+        page.goto(f"/?models={model}")
+        wait_text(page.locator("#model-selector-model-button"), REASONING_MODEL)
+        send(page, THINK_PROMPT)
+        answer = page.locator(".chat-assistant").last
+        wait_text(answer, answer_text(THINK_PROMPT))
+        thought = answer.get_by_text(re.compile(r"^Thought", re.IGNORECASE)).first
+        thought.click()
+        wait_text(answer, f"Thinking about: {THINK_PROMPT}")
+        request = self.upstream.responses_requests()[-1]
+        assert request.key == USER_KEY and request.model == REASONING_MODEL
+        assert request.body["reasoning"]["summary"] == "auto"
+        user.wait_for_toasts_to_go()
+        user.shot("14-reasoning-thought.png")
+        self.admin_api.update_valves(PIPE_ID, valves)
+        self.lap("reasoning")
 
     # ---- bookkeeping -----------------------------------------------------------------
 

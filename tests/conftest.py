@@ -1,5 +1,9 @@
 """Shared fixtures: a real fake-OpenAI server and the built pipe loaded like Open WebUI does."""
 
+import json
+from collections.abc import AsyncIterator
+
+import aiohttp
 import pytest
 
 from tests.owhost import Host, load_pipe
@@ -42,3 +46,29 @@ async def openai_host(upstream, monkeypatch):
     )
     yield host
     await host.pipe.close()
+
+
+@pytest.fixture
+def server(shared_server: FakeOpenAI) -> FakeOpenAI:
+    """A module's `shared_server`, with no requests or faults left over from another test."""
+    shared_server.clear()
+    return shared_server
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[aiohttp.ClientSession]:
+    """A plain client session, like the pipe's, for tests of the fakes themselves."""
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as session:
+        yield session
+
+
+async def post_json(
+    http: aiohttp.ClientSession, url: str, body: dict, headers: dict
+) -> tuple[int, dict | str]:
+    """POST a JSON body: (status, the parsed JSON answer or its raw text)."""
+    async with http.post(url, json=body, headers=headers) as response:
+        text = await response.text()
+    try:
+        return response.status, json.loads(text)
+    except ValueError:
+        return response.status, text

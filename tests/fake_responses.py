@@ -646,13 +646,7 @@ async def stream(
     fault: Fault | None,
 ) -> web.StreamResponse:
     """Send every event, flushed; a fault fires after `after` deltas or at the end."""
-    response = server._respond(web.StreamResponse(status=200))
-    response.content_type = "text/event-stream"
-    response.charset = "utf-8"
-    response.headers["Cache-Control"] = "no-cache"
-    response.enable_chunked_encoding()
-    record.status = 200
-    await response.prepare(request)
+    response = await server._open_sse(request, record)
     numbers = itertools.count()
     after = int(fault.opts.get("after", 1)) if fault else 0
     sent = 0

@@ -13,12 +13,13 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import aiohttp
 import pytest
 
+from tests.conftest import post_json
 from tests.openapi_check import check, check_stream_event
 from tests.providers import BY_NAME, Profile, ProviderServer
 from tests.upstream import DEFAULT_KEY, EFFORT_TOKENS, OPENAI_MODELS, FakeOpenAI
@@ -73,17 +74,8 @@ def shared_server() -> Iterator[FakeOpenAI]:
         yield server
 
 
-@pytest.fixture
-def server(shared_server: FakeOpenAI) -> FakeOpenAI:
-    shared_server.clear()
-    return shared_server
 
 
-@pytest.fixture
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    timeout = aiohttp.ClientTimeout(total=10)
-    async with aiohttp.ClientSession(timeout=timeout) as session:
-        yield session
 
 
 def body_for(text: str = "hello world", model: str = "gpt-4o", **extra) -> dict:
@@ -96,13 +88,7 @@ async def post(
     http: aiohttp.ClientSession, server: FakeOpenAI, body: dict, headers=AUTH
 ) -> tuple[int, dict | str]:
     """POST a non-streaming request: (status, JSON or raw text)."""
-    url = server.base_url + "/responses"
-    async with http.post(url, json=body, headers=headers) as response:
-        text = await response.text()
-    try:
-        return response.status, json.loads(text)
-    except ValueError:
-        return response.status, text
+    return await post_json(http, server.base_url + "/responses", body, headers)
 
 
 async def post_chat(

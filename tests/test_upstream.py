@@ -14,12 +14,13 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import aiohttp
 import pytest
 
+from tests.conftest import post_json
 from tests.upstream import (
     DEFAULT_KEY,
     OPENAI_MODELS,
@@ -53,20 +54,8 @@ def shared_server() -> Iterator[FakeOpenAI]:
         yield server
 
 
-@pytest.fixture
-def server(shared_server: FakeOpenAI) -> FakeOpenAI:
-    """The shared server, with no requests or faults left over from another test."""
-    shared_server.clear()
-    return shared_server
 
 
-@pytest.fixture
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    """A plain client session, like the pipe's."""
-    async with aiohttp.ClientSession(
-        timeout=aiohttp.ClientTimeout(total=10)
-    ) as session:
-        yield session
 
 
 def chat_body(text: str = "hello world", model: str = "gpt-4o", **extra) -> dict:
@@ -82,13 +71,7 @@ async def post_chat(
 ) -> tuple[int, dict | str]:
     """POST a chat and return (status, parsed JSON or raw text)."""
     headers = {"Authorization": f"Bearer {key}"} if key is not None else {}
-    url = f"{server.base_url}/chat/completions"
-    async with http.post(url, json=body, headers=headers) as response:
-        text = await response.text()
-    try:
-        return response.status, json.loads(text)
-    except ValueError:
-        return response.status, text
+    return await post_json(http, f"{server.base_url}/chat/completions", body, headers)
 
 
 def parse_sse(raw: str) -> list[dict | str]:

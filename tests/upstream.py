@@ -1642,13 +1642,7 @@ class FakeOpenAI:
         fault: Fault | None,
     ) -> web.StreamResponse:
         """Send the answer as OpenAI's SSE stream, each chunk flushed as written."""
-        response = self._respond(web.StreamResponse(status=200))
-        response.content_type = "text/event-stream"
-        response.charset = "utf-8"
-        response.headers["Cache-Control"] = "no-cache"
-        response.enable_chunked_encoding()
-        record.status = 200
-        await response.prepare(request)
+        response = await self._open_sse(request, record)
         preamble = self._stream_preamble(record.body or {})
         if preamble:
             await response.write(preamble)
@@ -1669,6 +1663,19 @@ class FakeOpenAI:
             await response.write(sse(chunk.data))
         await response.write(sse("[DONE]"))
         await response.write_eof()
+        return response
+
+    async def _open_sse(
+        self, request: web.Request, record: Recorded
+    ) -> web.StreamResponse:
+        """A 200 `text/event-stream` answer with its headers sent, ready for events."""
+        response = self._respond(web.StreamResponse(status=200))
+        response.content_type = "text/event-stream"
+        response.charset = "utf-8"
+        response.headers["Cache-Control"] = "no-cache"
+        response.enable_chunked_encoding()
+        record.status = 200
+        await response.prepare(request)
         return response
 
     async def _stream_fault(

@@ -1,7 +1,7 @@
 """
 title: OpenAI Manifold Pipe
 author: OpenAI Manifold Pipe maintainers
-version: 0.2.0
+version: 0.3.0
 license: MIT
 description: OpenAI and OpenAI-compatible models in Open WebUI, with per-user API keys.
 required_open_webui_version: 0.12.4
@@ -30,7 +30,7 @@ required_open_webui_version: 0.12.4
 #   unreachable.py        the background tasks of a chat whose endpoint just gave no answer.
 #   usage.py              the one-line summary shown with an answer: tokens, speed and cost.
 #   valves.py             the admin's and each user's settings, checked when saved.
-#   reasoning.py          what OpenAI's reasoning models accept on /chat/completions.
+#   reasoning.py          what OpenAI's reasoning models accept.
 #   payload.py            the request body the upstream receives, and only what it accepts.
 #   responses_payload.py  a chat as a request to OpenAI's `/responses`.
 #   responses_stream.py   OpenAI's `/responses` events, as the chat chunks Open WebUI reads.
@@ -1975,11 +1975,12 @@ class UserValves(BaseModel):
 
 
 # ----- reasoning.py ----------------------------------------------------------
-# Reasoning: what OpenAI's reasoning models accept on /chat/completions.
+# Reasoning: what OpenAI's reasoning models accept.
 #
-# The o-series (o1, o3, o4-mini, any later oN) and gpt-N for N >= 5 refuse
-# `max_tokens`, most sampling parameters and, depending on the generation, some
-# `reasoning_effort` values, `stop`, system messages or tools with reasoning.
+# The o-series (o1, o3, o4-mini, any later oN, o3-pro), gpt-N for N >= 5 and the
+# codex models refuse `max_tokens`, most sampling parameters and, depending on the
+# generation, some `reasoning_effort` values, `stop`, system messages, tools with
+# reasoning on /chat/completions, or some reasoning summaries on /responses.
 # Open WebUI sends all of these freely, so the pipe reshapes the request before
 # the first attempt instead of letting the user see a 400.
 
@@ -3079,17 +3080,7 @@ class Pipe:
         elif unreachable := self._unreachable.recall(chat):
             log.info("%s not sent: this chat's endpoint was unreachable", __task__)
             return _failure(unreachable, stream)
-
-        def chat_wire() -> _Wire:
-            return self._chat_wire(body, model, valves, endpoint)
-
-        fallback = None
-        if self._uses_responses(valves, endpoint, model):
-            wire = self._responses_wire(body, model, valves, endpoint, __metadata__)
-            if _responses_mode(valves) == "auto":
-                fallback = chat_wire
-        else:
-            wire = chat_wire()
+        wire, fallback = self._wires(body, model, valves, endpoint, __metadata__)
         headers = endpoint.headers(key, organization=organization, project=project)
         request = _Chat(
             self._transport,
@@ -3108,6 +3099,24 @@ class Pipe:
         if request.unreachable is not None:
             self._unreachable.note(chat, request.unreachable)
         return result
+
+    def _wires(
+        self,
+        body: dict,
+        model: str,
+        valves: Valves,
+        endpoint: Endpoint,
+        metadata: dict | None,
+    ) -> tuple["_Wire", Callable[[], "_Wire"] | None]:
+        """The wire this chat takes and, under `auto`, the one to fall back on."""
+
+        def chat_wire() -> _Wire:
+            return self._chat_wire(body, model, valves, endpoint)
+
+        if not self._uses_responses(valves, endpoint, model):
+            return chat_wire(), None
+        wire = self._responses_wire(body, model, valves, endpoint, metadata)
+        return wire, chat_wire if _responses_mode(valves) == "auto" else None
 
     def _uses_responses(self, valves: Valves, endpoint: Endpoint, model: str) -> bool:
         """`always`, or under `auto` a reasoning or Responses-only model on OpenAI."""

@@ -132,17 +132,7 @@ class Pipe:
         elif unreachable := self._unreachable.recall(chat):
             log.info("%s not sent: this chat's endpoint was unreachable", __task__)
             return _failure(unreachable, stream)
-
-        def chat_wire() -> _Wire:
-            return self._chat_wire(body, model, valves, endpoint)
-
-        fallback = None
-        if self._uses_responses(valves, endpoint, model):
-            wire = self._responses_wire(body, model, valves, endpoint, __metadata__)
-            if _responses_mode(valves) == "auto":
-                fallback = chat_wire
-        else:
-            wire = chat_wire()
+        wire, fallback = self._wires(body, model, valves, endpoint, __metadata__)
         headers = endpoint.headers(key, organization=organization, project=project)
         request = _Chat(
             self._transport,
@@ -161,6 +151,24 @@ class Pipe:
         if request.unreachable is not None:
             self._unreachable.note(chat, request.unreachable)
         return result
+
+    def _wires(
+        self,
+        body: dict,
+        model: str,
+        valves: Valves,
+        endpoint: Endpoint,
+        metadata: dict | None,
+    ) -> tuple["_Wire", Callable[[], "_Wire"] | None]:
+        """The wire this chat takes and, under `auto`, the one to fall back on."""
+
+        def chat_wire() -> _Wire:
+            return self._chat_wire(body, model, valves, endpoint)
+
+        if not self._uses_responses(valves, endpoint, model):
+            return chat_wire(), None
+        wire = self._responses_wire(body, model, valves, endpoint, metadata)
+        return wire, chat_wire if _responses_mode(valves) == "auto" else None
 
     def _uses_responses(self, valves: Valves, endpoint: Endpoint, model: str) -> bool:
         """`always`, or under `auto` a reasoning or Responses-only model on OpenAI."""

@@ -1,8 +1,9 @@
-"""Reasoning: what OpenAI's reasoning models accept on /chat/completions.
+"""Reasoning: what OpenAI's reasoning models accept.
 
-The o-series (o1, o3, o4-mini, any later oN) and gpt-N for N >= 5 refuse
-`max_tokens`, most sampling parameters and, depending on the generation, some
-`reasoning_effort` values, `stop`, system messages or tools with reasoning.
+The o-series (o1, o3, o4-mini, any later oN, o3-pro), gpt-N for N >= 5 and the
+codex models refuse `max_tokens`, most sampling parameters and, depending on the
+generation, some `reasoning_effort` values, `stop`, system messages, tools with
+reasoning on /chat/completions, or some reasoning summaries on /responses.
 Open WebUI sends all of these freely, so the pipe reshapes the request before
 the first attempt instead of letting the user see a 400.
 """

@@ -78,6 +78,12 @@ COMPARED = [
     "listing.slow.median",
     "inproc.cpu_per_chunk",
     "inproc.loop_stall",
+    # OpenAI's Responses API: the pipe (RESPONSES_API always) against the built-in
+    # connection with api_type "responses".
+    "responses.api.short.ttft.median",
+    "responses.web.short.ttft.median",
+    "responses.api.c10.rate",
+    "responses.web.c10.rate",
 ]
 # Figures of the pipe alone.
 PIPE_ONLY = [

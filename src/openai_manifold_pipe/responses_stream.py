@@ -25,7 +25,7 @@ from .chat import (
     cut_short,
     empty_answer,
     read_whole,
-    sse_events,
+    sse_batches,
     stream_error,
 )
 from .errors import PipeError, host_of
@@ -221,14 +221,17 @@ async def read_responses_stream(
         yield chunk
         return
     translator = ResponsesTranslator(url)
-    async for event in sse_events(response, url):
-        if event == "[DONE]":  # not OpenAI's, but some servers add it
-            continue
-        for chunk in translator.feed(_event(event, url)):
-            progress.note(chunk)
-            yield chunk
-        if translator.failure:
-            raise PipeError(translator.failure)
+    async for events in sse_batches(response, url):
+        for event in events:
+            if event == "[DONE]":  # not OpenAI's, but some servers add it
+                continue
+            for chunk in translator.feed(_event(event, url)):
+                progress.note(chunk)
+                yield chunk
+            if translator.failure:
+                raise PipeError(translator.failure)
+            if translator.finished:
+                break
         if translator.finished:
             break
     if not translator.finished:

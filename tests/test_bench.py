@@ -20,7 +20,8 @@ from pathlib import Path
 
 import pytest
 
-from scripts.bench import Figure, longest_delays, paired_ratios
+from scripts.benchmark.figures import Figure
+from scripts.benchmark.stats import longest_delays, paired_ratios
 
 ROOT = Path(__file__).resolve().parents[1]
 

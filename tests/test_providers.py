@@ -26,10 +26,11 @@ from tests.owhost import (
     text_of,
     web_body,
 )
+from tests.fakes.providers.openai_azure import AZURE_DEPLOYMENT_NAME
+from tests.fakes.providers.routers import OPENROUTER_GENERATED
 from tests.providers import (
     ANTHROPIC,
     AZURE_DEPLOYMENT,
-    AZURE_DEPLOYMENT_NAME,
     AZURE_V1,
     BY_NAME,
     ERRORS,
@@ -40,7 +41,6 @@ from tests.providers import (
     OLLAMA,
     OPENAI,
     OPENROUTER,
-    OPENROUTER_GENERATED,
     PROFILES,
     VLLM,
     Profile,

@@ -176,6 +176,7 @@ def start_openwebui(
     log_path: Path | str | None = None,
     timeout: float = HEALTH_TIMEOUT,
     progress: Callable[[float], None] | None = None,
+    executable: Path | None = None,
 ) -> OpenWebUIProcess:
     """Start `open-webui serve` on 127.0.0.1 and wait until `/health` answers 200.
 
@@ -186,6 +187,8 @@ def start_openwebui(
     the last 40 log lines if the process dies or is not healthy within `timeout`.
     `progress(seconds_waited)` is called between health checks (the demo's
     progress line); an exception from it (Ctrl-C) stops the server and propagates.
+    `executable` is another installation's `open-webui` (an older release for the
+    host matrix); by default the one beside the running interpreter.
     """
     port = port or free_port()
     owned: list[Path] = []
@@ -202,7 +205,7 @@ def start_openwebui(
     started = time.monotonic()
     process = subprocess.Popen(
         [
-            str(open_webui_executable()),
+            str(executable or open_webui_executable()),
             "serve",
             "--host",
             "127.0.0.1",

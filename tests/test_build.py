@@ -20,6 +20,7 @@ import black
 import pytest
 from pydantic import BaseModel
 
+from scripts.hosts import HOSTS
 from tests.owhost import REWRITTEN_TEXTS, load_pipe, replace_imports
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -163,6 +164,8 @@ def test_frontmatter(built: str):
     assert frontmatter["description"] == project["description"]
     required = version_tuple(frontmatter["required_open_webui_version"])
     assert required <= NEWEST_SUPPORTED_HOST
+    # The oldest release the host matrix (tests/hosts) starts: tested, not hoped.
+    assert frontmatter["required_open_webui_version"] == HOSTS[0]
 
 
 def test_function_id_from_title(built: str):

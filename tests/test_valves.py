@@ -1,5 +1,8 @@
 """Valves keep v0.1.2's saved values and refuse bad ones with the valve's name."""
 
+import sys
+import types
+
 import pydantic
 import pytest
 
@@ -35,6 +38,16 @@ def test_key_fields_are_masked_in_the_form():
     for model in (Valves, UserValves):
         schema = model.model_json_schema()["properties"]["OPENAI_API_KEY"]
         assert schema["input"] == {"type": "password"}
+
+
+@pytest.mark.parametrize("version, masked", [("0.6.43", False), ("0.7.2", False),
+                                             ("0.8.0", True), ("0.12.4", True)])
+def test_hosts_before_0_8_get_a_box_they_can_type_in(monkeypatch, version, masked):
+    """Open WebUI 0.6 and 0.7 draw no input at all for a password field."""
+    monkeypatch.setitem(sys.modules, "open_webui.env", types.SimpleNamespace(VERSION=version))
+    for model in (Valves, UserValves):
+        schema = model.model_json_schema()["properties"]["OPENAI_API_KEY"]
+        assert ("input" in schema) is masked
 
 
 def test_forms_show_the_valve_names():

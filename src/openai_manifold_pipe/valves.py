@@ -6,6 +6,7 @@ a bad value is refused at save time with a message naming the valve.
 """
 
 import re
+import sys
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -16,11 +17,30 @@ EFFORT_LEVELS = ("none", "minimal", "low", "medium", "high", "xhigh")
 RESPONSES_API_MODES = ("auto", "always", "never")
 SUMMARY_KINDS = ("auto", "concise", "detailed", "off")
 
-_SECRET = {"input": {"type": "password"}}
+# Open WebUI masks a valve whose schema asks for a password input, from 0.8 on;
+# before that its form shows no box at all for one, so the key could not be typed.
+MASKED_SINCE = (0, 8, 0)
 # Forms show each valve by its name, the name README and error messages use,
 # rather than pydantic's "Openai Api Key".
 _NAMES_AS_TITLES = ConfigDict(field_title_generator=lambda name, _: name)
 _API_VERSION = re.compile(r"\d{4}-\d{2}-\d{2}(?:-preview)?|preview|latest")
+
+
+def _secret_input(schema: dict) -> None:
+    """A key field: masked where the host can mask it, a plain text box before."""
+    if host_version() >= MASKED_SINCE:
+        schema["input"] = {"type": "password"}
+
+
+def host_version() -> tuple[int, ...]:
+    """The running Open WebUI's version; outside one (tests, tools), the newest.
+
+    Read from the module Open WebUI itself has loaded, never imported here: an
+    import would run its configuration code in a process that is not Open WebUI.
+    """
+    version = getattr(sys.modules.get("open_webui.env"), "VERSION", None)
+    numbers = re.findall(r"\d+", version)[:3] if isinstance(version, str) else []
+    return tuple(int(number) for number in numbers) if numbers else (sys.maxsize,)
 
 
 class Valves(BaseModel):
@@ -32,7 +52,7 @@ class Valves(BaseModel):
         default="",
         description="Key used to list models. Used for chats only when "
         "ALLOW_GLOBAL_KEY_FALLBACK is on.",
-        json_schema_extra=_SECRET,
+        json_schema_extra=_secret_input,
     )
     OPENAI_API_BASE_URL: str = Field(
         default="https://api.openai.com/v1",
@@ -203,7 +223,7 @@ class UserValves(BaseModel):
     OPENAI_API_KEY: str = Field(
         default="",
         description="Your own API key: every chat of yours goes out with it.",
-        json_schema_extra=_SECRET,
+        json_schema_extra=_secret_input,
     )
     ORGANIZATION_ID: str = Field(
         default="",

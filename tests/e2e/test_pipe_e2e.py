@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 import requests
 
+from scripts.hosts import HOSTS
 from scripts.openwebui import OpenWebUI, OpenWebUIError, free_port
 from tests.closing_server import ClosingServer
 from tests.upstream import (
@@ -266,7 +267,7 @@ def test_installed_like_a_paste(openwebui: Host, pipe: InstalledPipe):
     assert function["is_active"] is True
     manifest = function["meta"]["manifest"]
     assert manifest["title"] == "OpenAI Manifold Pipe"
-    assert manifest["required_open_webui_version"] == "0.12.4"
+    assert manifest["required_open_webui_version"] == HOSTS[0]  # the oldest tested
     # Stored as sent: Open WebUI's import rewriting found nothing to change.
     assert function["content"] == PIPE_FILE.read_text(encoding="utf-8")
 

@@ -35,6 +35,7 @@ import requests
 from scripts.hosts import HOSTS
 from scripts.openwebui import OpenWebUI, OpenWebUIError, free_port
 from tests.closing_server import ClosingServer
+from tests.fakes.providers.openai_azure import OPENAI_HIDDEN, OPENAI_OFFERED
 from tests.upstream import (
     FakeOpenAI,
     answer_chunks,
@@ -66,49 +67,10 @@ ALL_KEYS = (ADMIN_KEY, ALICE_KEY, BOB_KEY, WRONG_KEY)
 CHAT_MODEL = "gpt-4o"
 REASONING_MODELS = ("gpt-5", "gpt-5.2")
 
-# What /api/models may never offer from an OpenAI-style model list.
-NEVER_OFFERED = {
-    "whisper-1",
-    "dall-e-3",
-    "gpt-image-1",
-    "text-embedding-3-small",
-    "text-embedding-ada-002",
-    "tts-1",
-    "tts-1-hd",
-    "gpt-4o-transcribe",
-    "gpt-4o-mini-tts",
-    "gpt-realtime",
-    "gpt-4o-realtime-preview",
-    "gpt-4o-audio-preview",
-    "omni-moderation-latest",
-    "davinci-002",
-    "babbage-002",
-    "gpt-3.5-turbo-instruct",
-    "computer-use-preview",
-    "codex-mini-latest",
-    "gpt-5-codex",
-    "o3-deep-research",
-    "o1-pro",
-    "o3-pro",
-    "gpt-5-pro",
-    "sora-2",
-}
-ALWAYS_OFFERED = {
-    "gpt-4o",
-    "gpt-4o-mini",
-    "gpt-4.1",
-    "gpt-3.5-turbo",
-    "chatgpt-4o-latest",
-    "o1",
-    "o3",
-    "o3-mini",
-    "o4-mini",
-    "gpt-5",
-    "gpt-5-mini",
-    "gpt-5-chat-latest",
-    "gpt-5.1",
-    "gpt-5.2",
-}
+# What /api/models offers and hides from an OpenAI-style model list: the fake's own
+# expectations (on this local endpoint too, the Responses-only ids stay hidden).
+ALWAYS_OFFERED = OPENAI_OFFERED
+NEVER_OFFERED = OPENAI_HIDDEN
 
 
 # --------------------------------------------------------------------------------------

@@ -34,6 +34,7 @@ OPENAI_OFFERED = frozenset(
         "gpt-5-mini",
         "gpt-5-chat-latest",
         "gpt-5.1",
+        "gpt-5.2",
     }
 )
 OPENAI_HIDDEN = frozenset(
@@ -51,12 +52,16 @@ OPENAI_HIDDEN = frozenset(
         "davinci-002",
         "babbage-002",
         "text-embedding-3-small",
+        "text-embedding-ada-002",
         "omni-moderation-latest",
         # audio, images and video
         "tts-1",
+        "tts-1-hd",
+        "gpt-4o-mini-tts",
         "whisper-1",
         "gpt-4o-transcribe",
         "gpt-realtime",
+        "gpt-4o-realtime-preview",
         "gpt-4o-audio-preview",
         "dall-e-3",
         "gpt-image-1",

@@ -12,13 +12,8 @@ request (`payload`, `responses_payload`) and the answer (`chat`,
 `responses_stream`).
 """
 
-import asyncio
 from collections import Counter
 from collections.abc import AsyncIterator, Callable
-from contextlib import aclosing
-from dataclasses import dataclass
-
-import aiohttp
 
 from .catalog import (
     NO_LISTING_KEY,
@@ -31,31 +26,12 @@ from .catalog import (
     setup_entry,
     split_list,
 )
-from .chat import (
-    Converter,
-    Progress,
-    StreamReader,
-    error_chunk,
-    error_completion,
-    read_completion,
-    relay_stream,
-)
+from .chat import error_chunk, error_completion
+from .credentials import credentials
 from .endpoint import Endpoint
-from .errors import (
-    ADMIN_VALVES_PATH,
-    NO_USER_KEY,
-    USER_VALVES_PATH,
-    PipeError,
-    Unreachable,
-    UpstreamError,
-    host_of,
-)
-from .payload import (
-    build_payload,
-    drop_parameter,
-    refused_parameters,
-    strip_function_prefix,
-)
+from .errors import ADMIN_VALVES_PATH, PipeError, UpstreamError, host_of
+from .exchange import ChatRequest, Wire
+from .payload import build_payload, drop_parameter, strip_function_prefix
 from .reasoning import reasoning_family
 from .redact import Redactor, log
 from .responses_payload import build_responses_request
@@ -63,7 +39,6 @@ from .responses_stream import completion_from_response, read_responses_stream
 from .status import StatusLine
 from .transport import Transport
 from .unreachable import UnreachableChats, chat_key
-from .usage import price_of, prices_for, summary
 from .valves import UserValves, Valves
 
 
@@ -118,7 +93,7 @@ class Pipe:
         if model == SETUP_MODEL_ID:
             return _failure(await self._setup_problem(valves), stream)
         try:
-            key, source, organization, project = _credentials(valves, __user__)
+            key, source, organization, project = credentials(valves, __user__)
         except PipeError as error:
             return _failure(error.message, stream)
         redact = Redactor([key, valves.OPENAI_API_KEY])
@@ -134,7 +109,7 @@ class Pipe:
             return _failure(unreachable, stream)
         wire, fallback = self._wires(body, model, valves, endpoint, __metadata__)
         headers = endpoint.headers(key, organization=organization, project=project)
-        request = _Chat(
+        request = ChatRequest(
             self._transport,
             self._refused,
             valves,
@@ -159,10 +134,10 @@ class Pipe:
         valves: Valves,
         endpoint: Endpoint,
         metadata: dict | None,
-    ) -> tuple["_Wire", Callable[[], "_Wire"] | None]:
+    ) -> tuple[Wire, Callable[[], Wire] | None]:
         """The wire this chat takes and, under `auto`, the one to fall back on."""
 
-        def chat_wire() -> _Wire:
+        def chat_wire() -> Wire:
             return self._chat_wire(body, model, valves, endpoint)
 
         if not self._uses_responses(valves, endpoint, model):
@@ -183,7 +158,7 @@ class Pipe:
 
     def _chat_wire(
         self, body: dict, model: str, valves: Valves, endpoint: Endpoint
-    ) -> "_Wire":
+    ) -> Wire:
         url = endpoint.chat_url
         payload = build_payload(
             body,
@@ -193,7 +168,7 @@ class Pipe:
             ollama=endpoint.ollama,
             dropped=self._refused.get((url, model), ()),
         )
-        return _Wire(url, payload)
+        return Wire(url, payload)
 
     def _responses_wire(
         self,
@@ -202,7 +177,7 @@ class Pipe:
         valves: Valves,
         endpoint: Endpoint,
         metadata: dict | None,
-    ) -> "_Wire":
+    ) -> Wire:
         url = endpoint.responses_url
         chat_id = metadata.get("chat_id") if isinstance(metadata, dict) else None
         payload = build_responses_request(
@@ -216,7 +191,7 @@ class Pipe:
         )
         for name in self._refused.get((url, model), ()):
             drop_parameter(payload, name)
-        return _Wire(url, payload, read_responses_stream, completion_from_response)
+        return Wire(url, payload, read_responses_stream, completion_from_response)
 
     async def close(self) -> None:
         """Close the connection pool; for embedders and tests, Open WebUI never calls it."""
@@ -256,211 +231,6 @@ class Pipe:
         )
 
 
-@dataclass(frozen=True)
-class _Wire:
-    """Where a chat goes, what it sends, and how the answer is read (None: chat)."""
-
-    url: str
-    payload: dict
-    read: StreamReader | None = None
-    convert: Converter | None = None
-
-
-class _Chat:
-    """One chat request on its way: everything it needs, none of it on the Pipe."""
-
-    def __init__(
-        self,
-        transport: Transport,
-        refused: dict[tuple[str, str], set[str]],
-        valves: Valves,
-        endpoint: Endpoint,
-        wire: _Wire,
-        headers: dict[str, str],
-        key_source: str,
-        status: StatusLine,
-        redact: Redactor,
-        *,
-        fallback: Callable[[], _Wire] | None = None,
-        on_no_responses: Callable[[], None] | None = None,
-    ) -> None:
-        self.transport = transport
-        self.refused = refused
-        self.valves = valves
-        self.endpoint = endpoint
-        self.wire = wire
-        self.headers = headers
-        self.key_source = key_source
-        self.status = status
-        self.redact = redact
-        self.model = wire.payload["model"]
-        # /chat/completions, for an endpoint that turns out to have no /responses.
-        self.fallback = fallback
-        self.on_no_responses = on_no_responses
-        # The message, when the endpoint could not be reached at all.
-        self.unreachable: str | None = None
-
-    async def stream(self) -> AsyncIterator[str | dict]:
-        """Connect, then hand Open WebUI the stream to read.
-
-        Connecting before returning lets the request overlap Open WebUI's own
-        work between calling the pipe and reading its first chunk.
-        """
-        progress = Progress()
-        ticker = self._tick_while_silent(progress)
-        response = None
-        try:
-            response = await self._open()
-        except PipeError as error:
-            message = self._failed(error)
-        except Exception as exc:  # nothing may escape into Open WebUI's stream
-            message = self._failed(PipeError(_unexpected(exc, self.wire.url)))
-        finally:
-            if response is None and ticker is not None:
-                ticker.cancel()
-        if response is None:
-            progress.failed = True
-            return self._failed_stream(message, progress)
-        progress.responded = True
-        return self._relay(response, progress, ticker)
-
-    async def _relay(
-        self,
-        response: aiohttp.ClientResponse,
-        progress: Progress,
-        ticker: asyncio.Task | None,
-    ) -> AsyncIterator[str | dict]:
-        items = relay_stream(
-            response,
-            url=self.wire.url,
-            timeout=self.valves.REQUEST_TIMEOUT,
-            redact=self.redact,
-            progress=progress,
-            read=self.wire.read,
-        )
-        try:
-            # aclosing: a stopped chat closes the upstream now, not at next GC.
-            async with aclosing(items):
-                async for item in items:
-                    yield item
-                    if ticker is not None and progress.first_output:
-                        ticker.cancel()
-                        ticker = None
-                        await self.status.clear()
-        finally:
-            if ticker is not None:
-                ticker.cancel()
-        await self._summarize(progress)
-
-    async def _failed_stream(
-        self, message: str, progress: Progress
-    ) -> AsyncIterator[dict]:
-        yield error_chunk(message)
-        await self._summarize(progress)
-
-    async def complete(self) -> dict:
-        progress = Progress()
-        ticker = self._tick_while_silent(progress)
-        try:
-            response = await self._open()
-            result = await read_completion(
-                response,
-                url=self.wire.url,
-                timeout=self.valves.REQUEST_TIMEOUT,
-                convert=self.wire.convert,
-            )
-            progress.usage = result.get("usage")
-        except PipeError as error:
-            progress.failed = True
-            result = error_completion(self._failed(error))
-        except Exception as exc:
-            progress.failed = True
-            result = error_completion(
-                self._failed(PipeError(_unexpected(exc, self.wire.url)))
-            )
-        finally:
-            if ticker is not None:
-                ticker.cancel()
-        await self._summarize(progress)
-        return result
-
-    def _tick_while_silent(self, progress: Progress) -> asyncio.Task | None:
-        if not self.status.visible:
-            return None
-        reasoning = reasoning_family(self.model) is not None
-        return asyncio.ensure_future(
-            self.status.while_silent(progress, self.model, reasoning)
-        )
-
-    async def _summarize(self, progress: Progress) -> None:
-        """The usage line shown with the answer, or no line at all."""
-        if not self.status.visible:
-            return
-        if progress.failed or not self.valves.SHOW_USAGE_SUMMARY:
-            await self.status.clear()
-            return
-        prices = prices_for(self.valves.MODEL_PRICES, self.endpoint.openai_rules)
-        price = price_of(self.model, prices)
-        line = summary(progress.usage, progress.answering_seconds, price)
-        await self.status.show(line, done=True)
-
-    async def _open(self) -> aiohttp.ClientResponse:
-        """Send the request, shedding parameters the upstream says it does not support.
-
-        Some endpoints name one refused parameter per answer (Groq), so this goes
-        on while each refusal names a parameter still in the request: every
-        round removes one, so it ends after at most one round per parameter.
-        Under RESPONSES_API `auto`, an endpoint without /responses gets the
-        same chat on /chat/completions once, before anything was shown.
-        """
-        while True:
-            url, payload = self.wire.url, self.wire.payload
-            try:
-                response = await self.transport.post(
-                    url,
-                    payload,
-                    self.headers,
-                    timeout=self.valves.REQUEST_TIMEOUT,
-                    retries=self.valves.MAX_RETRIES,
-                    key_source=self.key_source,
-                    on_retry=self.status.retrying,
-                )
-            except UpstreamError as error:
-                if self.fallback is not None and _no_such_route(error):
-                    log.info(
-                        "%s has no /responses: using /chat/completions", host_of(url)
-                    )
-                    if self.on_no_responses is not None:
-                        self.on_no_responses()
-                    self.wire, self.fallback = self.fallback(), None
-                    continue
-                names: list[str] = []
-                if error.status in (400, 422):
-                    names = refused_parameters(error.detail, payload)
-                if not names:
-                    raise
-                log.info(
-                    "%s refused %s for %s: sending without",
-                    host_of(url),
-                    ", ".join(names),
-                    self.model,
-                )
-                remembered = self.refused.setdefault((url, self.model), set())
-                for name in names:
-                    remembered.add(name)
-                    drop_parameter(payload, name)
-                continue
-            await self.status.clear()
-            return response
-
-    def _failed(self, error: PipeError) -> str:
-        message = self.redact(error.message)
-        log.warning("chat with %s failed: %s", self.model, message)
-        if isinstance(error, Unreachable):
-            self.unreachable = message
-        return message
-
-
 def _offer(listing: Listing, valves: Valves, endpoint: Endpoint) -> list[dict]:
     """The picker's entries for a listing: filtered, prefixed, free of any key.
 
@@ -496,15 +266,6 @@ def _responses_mode(valves: Valves) -> str:
     return valves.RESPONSES_API.strip().lower()
 
 
-def _no_such_route(error: UpstreamError) -> bool:
-    """A 404 or 405 about the path, not about the model."""
-    detail = error.detail
-    return error.status in (404, 405) and not (
-        detail.code in ("model_not_found", "DeploymentNotFound")
-        or "model" in detail.message.lower()
-    )
-
-
 def _status_emitter(emitter, task: str | None, metadata: dict | None):
     """The emitter when there is a message to show status on, else None.
 
@@ -521,45 +282,6 @@ def _endpoint(valves: Valves) -> Endpoint:
     return Endpoint.from_url(valves.OPENAI_API_BASE_URL, valves.AZURE_API_VERSION)
 
 
-def _credentials(valves: Valves, user: dict | None) -> tuple[str, str, str, str]:
-    """The key this user's chats go out with, where it came from, organization, project."""
-    own = _user_valve(user, "OPENAI_API_KEY")
-    organization = _user_valve(user, "ORGANIZATION_ID")
-    project = _user_valve(user, "PROJECT_ID")
-    if own:
-        key, source = own, "user"
-    elif valves.ALLOW_GLOBAL_KEY_FALLBACK:
-        key = valves.OPENAI_API_KEY.strip()
-        source = "global" if key else "none"
-    else:
-        raise PipeError(NO_USER_KEY)
-    for name, value in (
-        ("OPENAI_API_KEY", key),
-        ("ORGANIZATION_ID", organization),
-        ("PROJECT_ID", project),
-    ):
-        if value and not _sendable(value):
-            where = ADMIN_VALVES_PATH if source == "global" else USER_VALVES_PATH
-            raise PipeError(
-                f"The {name} in {where} contains spaces or characters that cannot "
-                "be sent in a request header; paste it again."
-            )
-    return key, source, organization, project
-
-
-def _sendable(value: str) -> bool:
-    return value.isascii() and value.isprintable() and " " not in value
-
-
-def _user_valve(user: dict | None, name: str) -> str:
-    """A user valve as a clean string; Open WebUI gives a model, tests may give a dict."""
-    valves = (user or {}).get("valves") if isinstance(user, dict) else None
-    value = (
-        valves.get(name) if isinstance(valves, dict) else getattr(valves, name, None)
-    )
-    return value.strip() if isinstance(value, str) else ""
-
-
 def _listing_problem(error: UpstreamError, base: str) -> str:
     host, status = host_of(base), error.status
     if status in (401, 403) or error.detail.is_bad_key:
@@ -567,11 +289,6 @@ def _listing_problem(error: UpstreamError, base: str) -> str:
     if status in (404, 405):
         return f"{host} cannot list models ({status}): add model ids to MODEL_ALLOWLIST"
     return f"{host} could not list models ({status}): try later or check OPENAI_API_BASE_URL"
-
-
-def _unexpected(exc: Exception, url: str) -> str:
-    log.warning("unexpected %s talking to %s", type(exc).__name__, host_of(url))
-    return f"The request to {host_of(url)} failed unexpectedly ({type(exc).__name__}). Try again."
 
 
 def _failure(message: str, stream: bool) -> dict | AsyncIterator[dict]:

@@ -78,12 +78,7 @@ class ResponsesTranslator:
 
     def _incomplete(self, event: dict) -> list[dict]:
         self._started(event)
-        details = (event.get("response") or {}).get("incomplete_details") or {}
-        reason = details.get("reason") if isinstance(details, dict) else None
-        why = _INCOMPLETE.get(
-            reason, f"it stopped early ({reason or 'no reason given'})"
-        )
-        self.failure = f"The answer from {host_of(self.url)} is incomplete: {why}."
+        self.failure = _incomplete(event.get("response") or {}, self.url)
         return self._usage(event)
 
     def _failed(self, event: dict) -> list[dict]:
@@ -124,13 +119,7 @@ class ResponsesTranslator:
     def _item_done(self, event: dict) -> list[dict]:
         item = event.get("item") or {}
         kind = item.get("type")
-        if kind == "reasoning" and item.get("encrypted_content") and item.get("id"):
-            entry = {
-                "type": ENCRYPTED_REASONING,
-                "id": item["id"],
-                "data": item["encrypted_content"],
-                "format": REASONING_FORMAT,
-            }
+        if kind == "reasoning" and (entry := _reasoning_entry(item)):
             return [self._chunk({"reasoning_details": [entry]})]
         if kind == "function_call":
             output_index = _index(event)
@@ -259,11 +248,7 @@ def completion_from_response(data: dict, url: str) -> dict:
         raise PipeError(stream_error(data["error"], url))
     status = data.get("status")
     if status == "incomplete":
-        reason = (data.get("incomplete_details") or {}).get("reason")
-        why = _INCOMPLETE.get(
-            reason, f"it stopped early ({reason or 'no reason given'})"
-        )
-        raise PipeError(f"The answer from {host_of(url)} is incomplete: {why}.")
+        raise PipeError(_incomplete(data, url))
     if status == "failed":
         raise PipeError(stream_error(data.get("error") or "the response failed", url))
     message: dict = {"role": "assistant", "content": ""}
@@ -282,15 +267,8 @@ def completion_from_response(data: dict, url: str) -> dict:
                 for part in item.get("summary") or ()
                 if isinstance(part, dict)
             ]
-            if item.get("encrypted_content") and item.get("id"):
-                details.append(
-                    {
-                        "type": ENCRYPTED_REASONING,
-                        "id": item["id"],
-                        "data": item["encrypted_content"],
-                        "format": REASONING_FORMAT,
-                    }
-                )
+            if entry := _reasoning_entry(item):
+                details.append(entry)
         elif kind == "function_call":
             calls.append(
                 {
@@ -341,6 +319,26 @@ def chat_usage(usage: object) -> dict | None:
         "total_tokens": usage.get("total_tokens") or tokens_in + tokens_out,
         "prompt_tokens_details": {"cached_tokens": cached},
         "completion_tokens_details": {"reasoning_tokens": reasoning},
+    }
+
+
+def _incomplete(response: dict, url: str) -> str:
+    """Why an incomplete response stopped, in words a user can act on."""
+    details = response.get("incomplete_details")
+    reason = details.get("reason") if isinstance(details, dict) else None
+    why = _INCOMPLETE.get(reason, f"it stopped early ({reason or 'no reason given'})")
+    return f"The answer from {host_of(url)} is incomplete: {why}."
+
+
+def _reasoning_entry(item: dict) -> dict | None:
+    """An encrypted reasoning item as the `reasoning_details` entry Open WebUI keeps."""
+    if not (item.get("encrypted_content") and item.get("id")):
+        return None
+    return {
+        "type": ENCRYPTED_REASONING,
+        "id": item["id"],
+        "data": item["encrypted_content"],
+        "format": REASONING_FORMAT,
     }
 
 

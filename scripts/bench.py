@@ -7,7 +7,7 @@
     python3 scripts/bench.py --phases api,web,minimal --variant fix=/tmp/pipe-fix.py
     python3 scripts/bench.py --quick --profile      py-spy + cProfile (needs py-spy)
 
-What runs: a real Open WebUI 0.12.4 (`scripts/openwebui.py`), and a fake OpenAI
+What runs: a real Open WebUI 0.12.4 (`scripts/owui/`), and a fake OpenAI
 upstream (`tests/upstream.py`) in a separate process on 127.0.0.1 whose speed the
 benchmark controls (chunk counts from `[[chunks:N]]` in the prompt, header delays
 from `[[fault:delay_headers ...]]`, slow `/models` through a small control route).
@@ -88,7 +88,7 @@ if __name__ == "__main__":
 
         python = ensure_venv(["test", "host"])
         os.execv(python, [str(python), *sys.argv])
-    # The package imports `scripts.openwebui` and `tests.upstream` by their paths
+    # The package imports `scripts.owui` and `tests.upstream` by their paths
     # from the repository's root, as the tests do.
     sys.path.insert(0, str(REPO_ROOT))
     from scripts.benchmark.cli import main

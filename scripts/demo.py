@@ -160,7 +160,7 @@ class Progress:
 
 def sign_in_admin(client) -> str:
     """Sign up the demo admin on a new database, sign in on an existing one."""
-    from openwebui import OpenWebUIError
+    from owui.client import OpenWebUIError
 
     try:
         client.signin(ADMIN_EMAIL, ADMIN_PASSWORD)
@@ -206,7 +206,7 @@ def install_pipe(client, valves: dict) -> tuple[str, list[dict]]:
     Valves an admin changed in the UI on an earlier run are kept; only the
     upstream's URL, key and the key fallback are set.
     """
-    from openwebui import OpenWebUIError
+    from owui.client import OpenWebUIError
 
     content = PIPE_FILE.read_text(encoding="utf-8")
     try:
@@ -245,7 +245,8 @@ def install_pipe(client, valves: dict) -> tuple[str, list[dict]]:
 
 def run(args: argparse.Namespace) -> int:
     from demo_upstream import DemoUpstream
-    from openwebui import OpenWebUI, OpenWebUIStartError, start_openwebui
+    from owui.client import OpenWebUI
+    from owui.process import OpenWebUIStartError, start_openwebui
 
     if not PIPE_FILE.exists():
         sys.exit(f"{PIPE_FILE.name} is missing: build it with python3 scripts/build.py")

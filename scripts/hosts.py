@@ -66,8 +66,17 @@ def ensure_host(version: str) -> Path:
     python = getattr(sys, "_base_executable", sys.executable)
     _run([uv, "venv", "--quiet", "--python", python, str(target)], version)
     _run(
-        [uv, "pip", "install", "--quiet", "--python", str(target / "bin" / "python"),
-         *links, _torch(), f"open-webui=={version}"],
+        [
+            uv,
+            "pip",
+            "install",
+            "--quiet",
+            "--python",
+            str(target / "bin" / "python"),
+            *links,
+            _torch(),
+            f"open-webui=={version}",
+        ],
         version,
     )
     stamp.write_text(version)

@@ -10,7 +10,7 @@ import time
 import uuid
 from dataclasses import dataclass, field
 
-from scripts.openwebui import web_chat_body
+from scripts.owui.chat import web_chat_body
 
 # A chat chunk with non-empty content.
 CONTENT = re.compile(rb'"content":\s?"(?!")')

@@ -10,7 +10,8 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-from scripts.openwebui import OpenWebUI, start_openwebui
+from scripts.owui.client import OpenWebUI
+from scripts.owui.process import start_openwebui
 
 from .client import StreamResult, Target, WebClient
 from .figures import Figure, find

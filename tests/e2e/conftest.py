@@ -26,12 +26,8 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
-from scripts.openwebui import (  # noqa: E402
-    OpenWebUI,
-    OpenWebUIError,
-    OpenWebUIProcess,
-    start_openwebui,
-)
+from scripts.owui.client import OpenWebUI, OpenWebUIError  # noqa: E402
+from scripts.owui.process import OpenWebUIProcess, start_openwebui  # noqa: E402
 
 if TYPE_CHECKING:
     from tests.upstream import FakeOpenAI

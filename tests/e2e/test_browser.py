@@ -58,7 +58,7 @@ from tests.upstream import DEFAULT_KEY, answer_text, plan_answer
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, BrowserContext, Locator, Page
 
-    from scripts.openwebui import OpenWebUI
+    from scripts.owui.client import OpenWebUI
     from tests.e2e.conftest import Host
     from tests.upstream import FakeOpenAI
 
@@ -258,7 +258,7 @@ def titles(spec: dict) -> dict[str, str]:
 def remove_installed_pipe(admin: OpenWebUI) -> None:
     """Earlier tests of the session may have installed the pipe over REST and
     granted its models: remove both so that everything below happens in the page."""
-    from scripts.openwebui import OpenWebUIError
+    from scripts.owui.client import OpenWebUIError
 
     for model in admin.get("/api/v1/models/all"):
         if model["id"].startswith(f"{PIPE_ID}."):
@@ -273,7 +273,7 @@ def remove_installed_pipe(admin: OpenWebUI) -> None:
 def restore_pipe(admin: OpenWebUI) -> None:
     """After a failure half-way, leave the pipe installed for the session's other
     tests (they install it once per session and expect it to stay)."""
-    from scripts.openwebui import OpenWebUIError
+    from scripts.owui.client import OpenWebUIError
 
     try:
         admin.get_function(PIPE_ID)

@@ -1,6 +1,6 @@
 """Smoke tests of the e2e harness itself, with a tiny probe pipe instead of ours.
 
-They prove that scripts/openwebui.py drives Open WebUI the way an admin and the
+They prove that scripts/owui/ drives Open WebUI the way an admin and the
 web page do: sign-up, installing a function through the REST API, model access
 grants, both chat paths, valves, and the saved message of a web chat. If these
 fail, the pipe's own e2e failures mean nothing.
@@ -12,7 +12,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from scripts.openwebui import OpenWebUI, OpenWebUIError, parse_frontmatter
+from scripts.owui.client import OpenWebUI, OpenWebUIError
+from scripts.owui.functions import parse_frontmatter
 
 pytestmark = pytest.mark.e2e
 

@@ -33,7 +33,8 @@ import pytest
 import requests
 
 from scripts.hosts import HOSTS
-from scripts.openwebui import OpenWebUI, OpenWebUIError, free_port
+from scripts.owui.client import OpenWebUI, OpenWebUIError
+from scripts.owui.process import free_port
 from tests.closing_server import ClosingServer
 from tests.fakes.providers.openai_azure import OPENAI_HIDDEN, OPENAI_OFFERED
 from tests.upstream import (

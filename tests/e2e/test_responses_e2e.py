@@ -20,7 +20,7 @@ import pytest
 from tests.upstream import FakeOpenAI, answer_text
 
 if TYPE_CHECKING:
-    from scripts.openwebui import OpenWebUI
+    from scripts.owui.client import OpenWebUI
     from tests.e2e.conftest import Host, InstalledPipe
 
 pytestmark = pytest.mark.e2e

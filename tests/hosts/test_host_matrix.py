@@ -21,7 +21,8 @@ from pathlib import Path
 import pytest
 
 from scripts.hosts import HOSTS, HostBuildError, executable
-from scripts.openwebui import OpenWebUI, start_openwebui
+from scripts.owui.client import OpenWebUI
+from scripts.owui.process import start_openwebui
 from tests.upstream import OPENAI_MODELS, FakeOpenAI, answer_text
 
 pytestmark = [pytest.mark.e2e, pytest.mark.hosts]

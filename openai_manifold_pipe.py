@@ -21,14 +21,18 @@ required_open_webui_version: 0.6.0
 #
 #   endpoint.py           where requests go and how they authenticate, by provider.
 #   errors.py             every failure becomes a sentence the user can act on.
+#   identity.py           who a chat is for, as OpenAI and the proxies in front of an endpoint see it.
+#   quota.py              the USER_QUOTA valve's limits, their calendar windows and their messages.
 #   redact.py             the one place keys are removed from what users and logs see.
 #   catalog.py            which of the endpoint's models the model picker offers, and caching.
+#   rotation.py           several shared keys in OPENAI_API_KEY, taking turns and resting when limited.
 #   sse.py                an incremental reader for the upstream's text/event-stream.
 #   chat.py               relaying the upstream's answer to Open WebUI, streamed or whole.
 #   status.py             short lines in the chat telling the user what the pipe is doing.
 #   transport.py          one pooled aiohttp session, timeouts and retries.
 #   unreachable.py        the background tasks of a chat whose endpoint just gave no answer.
 #   usage.py              the one-line summary shown with an answer: tokens, speed and cost.
+#   ledger.py             one row per shared-key chat, in a table of the pipe's own in Open WebUI's database.
 #   valves.py             the admin's and each user's settings, checked when saved.
 #   credentials.py        the key, organization and project one user's chat goes out with.
 #   reasoning.py          what OpenAI's reasoning models accept.
@@ -43,6 +47,7 @@ import codecs
 import fnmatch
 import functools
 import hashlib
+import inspect
 import itertools
 import json
 import logging
@@ -58,9 +63,11 @@ from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from contextlib import aclosing
 from dataclasses import dataclass, field
-from datetime import timezone
+from datetime import datetime, timedelta, timezone
 from email.utils import parsedate_to_datetime
 from http import HTTPStatus
+from types import SimpleNamespace
+from typing import Any
 from urllib.parse import SplitResult, quote, unquote, urlsplit
 
 import aiohttp
@@ -208,11 +215,22 @@ class Unreachable(PipeError):
 
 
 class UpstreamError(PipeError):
-    """The upstream answered with an HTTP error; `detail` holds its parsed body."""
+    """The upstream answered with an HTTP error; `detail` holds its parsed body.
 
-    def __init__(self, message: str, *, status: int, detail: "ErrorDetail") -> None:
+    `retry_after` is the wait the upstream asked for, when it named one.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int,
+        detail: "ErrorDetail",
+        retry_after: float | None = None,
+    ) -> None:
         super().__init__(message, status=status)
         self.detail = detail
+        self.retry_after = retry_after
 
 
 class ErrorDetail:
@@ -514,6 +532,239 @@ def _finite(value: str | None) -> float | None:
     return number if math.isfinite(number) else None
 
 
+# ----- identity.py -----------------------------------------------------------
+# Identity: who a chat is for, as OpenAI and the proxies in front of an endpoint see it.
+#
+# Two things, each off unless asked for:
+# - `safety_identifier`, on chats that go to OpenAI or Azure OpenAI on the shared
+#   key: OpenAI asks applications to say which of their end users sent a request,
+#   so abuse by one user is not held against the admin's whole key. It is a hash,
+#   never the user's id, name or email.
+# - The user-info headers Open WebUI's own connection sends when the host runs with
+#   ENABLE_FORWARD_USER_INFO_HEADERS=true, made by the host's own builder where it
+#   has one (`open_webui/utils/headers.py`; 0.6.0 has none), so the names the
+#   FORWARD_USER_INFO_HEADER_* settings choose and the signed-token form are the
+#   host's. The setting is read from the `open_webui.env` module the host has
+#   already loaded; outside Open WebUI there is none, and nothing is forwarded.
+
+# Open WebUI 0.6.0 had no builder; these were its fixed names.
+_DEFAULT_NAMES = {
+    "FORWARD_USER_INFO_HEADER_USER_NAME": "X-OpenWebUI-User-Name",
+    "FORWARD_USER_INFO_HEADER_USER_ID": "X-OpenWebUI-User-Id",
+    "FORWARD_USER_INFO_HEADER_USER_EMAIL": "X-OpenWebUI-User-Email",
+    "FORWARD_USER_INFO_HEADER_USER_ROLE": "X-OpenWebUI-User-Role",
+    "FORWARD_SESSION_INFO_HEADER_CHAT_ID": "X-OpenWebUI-Chat-Id",
+}
+
+
+def safety_identifier(user_id: str) -> str:
+    """A stable 64-character stand-in for an Open WebUI user id (OpenAI's maximum)."""
+    return hashlib.sha256(f"openai-manifold-pipe:{user_id}".encode()).hexdigest()
+
+
+def forwarded_headers(
+    user: dict | None, metadata: dict | None, request: object = None
+) -> dict[str, str]:
+    """The user-info headers the host's own connection would send, or none."""
+    env = sys.modules.get("open_webui.env")
+    if not getattr(env, "ENABLE_FORWARD_USER_INFO_HEADERS", False):
+        return {}
+    if not isinstance(user, dict) or not user.get("id"):
+        return {}
+    person = SimpleNamespace(
+        id=str(user["id"]),
+        name=str(user.get("name") or ""),
+        email=str(user.get("email") or ""),
+        role=str(user.get("role") or ""),
+    )
+    headers = _user_headers(env, person, request)
+    chat_id = metadata.get("chat_id") if isinstance(metadata, dict) else None
+    if chat_id:
+        headers[_name(env, "FORWARD_SESSION_INFO_HEADER_CHAT_ID")] = str(chat_id)
+    return headers
+
+
+def _user_headers(env: object, person: SimpleNamespace, request: object) -> dict:
+    try:
+        from open_webui.utils.headers import include_user_info_headers
+    except ImportError:  # Open WebUI 0.6.0
+        return {
+            _name(env, "FORWARD_USER_INFO_HEADER_USER_NAME"): quote(
+                person.name, safe=" "
+            ),
+            _name(env, "FORWARD_USER_INFO_HEADER_USER_ID"): person.id,
+            _name(env, "FORWARD_USER_INFO_HEADER_USER_EMAIL"): person.email,
+            _name(env, "FORWARD_USER_INFO_HEADER_USER_ROLE"): person.role,
+        }
+    # 0.11 added the incoming request (for the auth-type header).
+    if "request" in inspect.signature(include_user_info_headers).parameters:
+        return dict(include_user_info_headers({}, person, request=request))
+    return dict(include_user_info_headers({}, person))
+
+
+def _name(env: object, setting: str) -> str:
+    return str(getattr(env, setting, None) or _DEFAULT_NAMES[setting])
+
+
+# ----- quota.py --------------------------------------------------------------
+# Quota: the USER_QUOTA valve's limits, their calendar windows and their messages.
+#
+# Limits apply to chats on the shared key only, and are counted in the ledger
+# (`ledger.py`). Windows are calendar periods in UTC (this hour, this day, this
+# ISO week from Monday, this month), so a limit resets at a time a user can be
+# told, rather than sliding by the second.
+
+METRICS = ("requests", "tokens", "usd")
+PERIODS = ("minute", "hour", "day", "week", "month")
+# From this share of a limit used, the user is told what is left.
+NEAR = 0.8
+
+_LIMIT = re.compile(
+    r"\s*(?P<metric>[a-z]+)\s*/\s*(?P<period>[a-z]+)\s*=\s*(?P<amount>\d+(?:\.\d+)?)\s*"
+)
+
+
+@dataclass(frozen=True)
+class Limit:
+    """One `metric/period=amount` item of USER_QUOTA."""
+
+    metric: str
+    period: str
+    amount: float
+
+    def __str__(self) -> str:
+        return f"{self.metric}/{self.period}={_plain(self.amount)}"
+
+
+@dataclass(frozen=True)
+class Totals:
+    """What one user spent on the shared key in one window."""
+
+    requests: int = 0
+    tokens: int = 0
+    usd: float = 0.0
+
+    def of(self, metric: str) -> float:
+        return getattr(self, metric)
+
+
+@functools.lru_cache(maxsize=8)
+def parse_quota(text: str) -> tuple[Limit, ...]:
+    """`tokens/day=200000, usd/month=5` as limits; raises ValueError naming the item."""
+    limits: dict[tuple[str, str], Limit] = {}
+    for item in filter(str.strip, text.lower().split(",")):
+        match = _LIMIT.fullmatch(item)
+        if (
+            not match
+            or match["metric"] not in METRICS
+            or match["period"] not in PERIODS
+        ):
+            raise ValueError(
+                f"USER_QUOTA item {item.strip()!r} is not metric/period=amount with "
+                f"metric {', '.join(METRICS)} and period {', '.join(PERIODS)}, "
+                "e.g. requests/hour=60"
+            )
+        limit = Limit(match["metric"], match["period"], float(match["amount"]))
+        if limit.metric != "usd" and not limit.amount.is_integer():
+            raise ValueError(f"USER_QUOTA item {item.strip()!r} needs a whole number")
+        if (limit.metric, limit.period) in limits:
+            raise ValueError(f"USER_QUOTA lists {limit.metric}/{limit.period} twice")
+        limits[(limit.metric, limit.period)] = limit
+    return tuple(limits.values())
+
+
+def window_start(period: str, now: datetime) -> datetime:
+    """The start of the calendar period (UTC) that `now` falls in."""
+    now = now.astimezone(timezone.utc)
+    if period == "minute":
+        return now.replace(second=0, microsecond=0)
+    if period == "hour":
+        return now.replace(minute=0, second=0, microsecond=0)
+    day = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    if period == "day":
+        return day
+    if period == "week":
+        return day - timedelta(days=day.weekday())
+    return day.replace(day=1)
+
+
+def window_end(period: str, now: datetime) -> datetime:
+    """When the period `now` falls in is over and its limit starts again."""
+    start = window_start(period, now)
+    if period == "month":
+        return (start + timedelta(days=32)).replace(day=1)
+    step = {"minute": 60, "hour": 3600, "day": 86400, "week": 7 * 86400}[period]
+    return start + timedelta(seconds=step)
+
+
+def over_limit(limit: Limit, totals: Totals, now: datetime) -> str | None:
+    """The message for a user who has used up `limit`, or None."""
+    used = totals.of(limit.metric)
+    if used < limit.amount:
+        return None
+    resets = window_end(limit.period, now).strftime("%Y-%m-%d %H:%M UTC")
+    return (
+        f"You have reached your limit on the shared key: {_figure(limit.metric, used)} "
+        f"of {_figure(limit.metric, limit.amount)} {_this(limit.period)} "
+        f"(USER_QUOTA {limit}). It resets at {resets}. To chat before then, add "
+        f"your own API key in {USER_VALVES_PATH}."
+    )
+
+
+def left_note(limit: Limit, totals: Totals, now: datetime) -> str | None:
+    """`2 requests left this hour (until 10:00 UTC)`, once a limit is nearly used."""
+    left = max(limit.amount - totals.of(limit.metric), 0)
+    if left > limit.amount * (1 - NEAR):
+        return None
+    until = window_end(limit.period, now).strftime("%H:%M UTC")
+    if limit.period in ("week", "month"):
+        until = window_end(limit.period, now).strftime("%Y-%m-%d %H:%M UTC")
+    return (
+        f"shared key: {_figure(limit.metric, left)} left {_this(limit.period)} "
+        f"(until {until})"
+    )
+
+
+def _figure(metric: str, amount: float) -> str:
+    if metric == "usd":
+        return f"${amount:,.2f}"
+    unit = "request" if metric == "requests" else "token"
+    count = int(amount)
+    return f"{count:,} {unit}{'' if count == 1 else 's'}"
+
+
+def _this(period: str) -> str:
+    return "today" if period == "day" else f"this {period}"
+
+
+def _plain(amount: float) -> str:
+    return f"{amount:g}" if not amount.is_integer() else str(int(amount))
+
+
+def judge(
+    limits: tuple[Limit, ...], spent: dict[str, Totals], *, task: bool, now: datetime
+) -> tuple[str | None, str | None]:
+    """(refusal, note) for one more chat, or one more background task, by this user.
+
+    Background tasks (titles, tags, follow-ups) use tokens but are not requests:
+    a chat's title must not be refused for the chat it names.
+    """
+    notes = []
+    for limit in limits:
+        if task and limit.metric == "requests":
+            continue
+        totals = spent.get(limit.period, Totals())
+        refusal = over_limit(limit, totals, now)
+        if refusal:
+            return refusal, None
+        if limit.metric == "requests":
+            totals = Totals(totals.requests + 1, totals.tokens, totals.usd)
+        note = left_note(limit, totals, now)
+        if note:
+            notes.append(note)
+    return None, "; ".join(notes) or None
+
+
 # ----- redact.py -------------------------------------------------------------
 # Secrets: the one place keys are removed from what users and logs see.
 #
@@ -813,6 +1064,95 @@ NO_LISTING_KEY = (
     f"Set OPENAI_API_KEY in {ADMIN_VALVES_PATH} so the pipe can list models "
     "(or list model ids in MODEL_ALLOWLIST)."
 )
+
+# ----- rotation.py -----------------------------------------------------------
+# Rotation: several shared keys in OPENAI_API_KEY, taking turns and resting when limited.
+#
+# One key means one rate limit for the whole instance. With several, comma-separated,
+# chats on the shared key take them in turn. A key the upstream answers with 429
+# rests for its Retry-After (a minute without one), a key out of quota
+# (`insufficient_quota`) for an hour, while the others serve the same chat at once.
+# With every key resting the user is told when to try again. One key keeps the
+# single-key behaviour: its 429s are waited out and retried like any other.
+#
+# What rests is remembered by this process only: a replica that has not met the
+# limit yet learns it from its own first 429.
+
+RATE_LIMITED_REST = 60.0
+NO_QUOTA_REST = 3600.0
+
+
+def split_keys(text: str) -> list[str]:
+    """The keys of an OPENAI_API_KEY valve: one, or several separated by commas."""
+    return [key.strip() for key in text.split(",") if key.strip()]
+
+
+class KeyRotation:
+    """Whose turn it is, and which keys rest until when (monotonic seconds)."""
+
+    def __init__(self) -> None:
+        self._turn = itertools.count()
+        self._resting: dict[str, float] = {}
+
+    def pick(self, keys: list[str], *, tried: frozenset[str] = frozenset()) -> str:
+        """The next key neither resting nor `tried`; PipeError when there is none."""
+        now = time.monotonic()
+        start = next(self._turn)
+        for offset in range(len(keys)):
+            key = keys[(start + offset) % len(keys)]
+            if key not in tried and self._resting.get(key, 0.0) <= now:
+                return key
+        wake = min(self._resting.get(key, now) for key in keys)
+        raise PipeError(_all_resting(len(keys), max(wake - now, 1.0)))
+
+    def rest(self, key: str, error: UpstreamError) -> float:
+        """Send a key to rest for as long as its answer asks; the seconds it rests."""
+        if error.detail.is_insufficient_quota:
+            seconds = NO_QUOTA_REST
+        elif error.retry_after is not None:
+            seconds = error.retry_after
+        else:
+            seconds = RATE_LIMITED_REST
+        until = max(self._resting.get(key, 0.0), time.monotonic() + seconds)
+        self._resting[key] = until
+        return seconds
+
+
+class SharedKey:
+    """The shared key one chat is on, and the way to the next one when it must rest."""
+
+    def __init__(self, rotation: KeyRotation, keys: list[str]) -> None:
+        self._rotation = rotation
+        self._keys = keys
+        self.key = rotation.pick(keys)
+        self._tried = {self.key}
+
+    def switch(self, error: UpstreamError) -> str:
+        """Rest the key that got `error` and take the next; PipeError when none is left.
+
+        Each key is tried once per chat, so a Retry-After of zero cannot loop.
+        """
+        seconds = self._rotation.rest(self.key, error)
+        log.info(
+            "shared key %d of %d rests %.0f s after a %s",
+            self._keys.index(self.key) + 1,
+            len(self._keys),
+            seconds,
+            "quota error" if error.detail.is_insufficient_quota else "429",
+        )
+        self.key = self._rotation.pick(self._keys, tried=frozenset(self._tried))
+        self._tried.add(self.key)
+        return self.key
+
+
+def _all_resting(count: int, seconds: float) -> str:
+    at = datetime.now(timezone.utc) + timedelta(seconds=seconds)
+    return (
+        f"All {count} shared keys are rate-limited or out of quota right now. Try "
+        f"again in {seconds:.0f} s (at {at:%H:%M:%S} UTC), or add your own API key "
+        f"in {USER_VALVES_PATH}."
+    )
+
 
 # ----- sse.py ----------------------------------------------------------------
 # SSE: an incremental reader for the upstream's text/event-stream.
@@ -1458,12 +1798,15 @@ class Transport:
         retries: int,
         key_source: str,
         on_retry: OnRetry | None = None,
+        wait_out_rate_limits: bool = True,
     ) -> aiohttp.ClientResponse:
         """POST a chat request; the 200 response is returned open for reading.
 
         Failures the user has not seen any answer for yet are retried: connection
         errors and the statuses in RETRYABLE_STATUSES, honouring Retry-After.
         Timeouts are not retried: the user has waited long enough already.
+        Without `wait_out_rate_limits` a 429 is raised at once, for the caller
+        to change keys rather than wait.
         """
         data = json.dumps(payload, ensure_ascii=False).encode()
         client_timeout = aiohttp.ClientTimeout(
@@ -1499,15 +1842,19 @@ class Transport:
             async with response:
                 text = await _read_error(response)
             status, detail = response.status, ErrorDetail.parse(text)
+            wait = retry_after_seconds(response.headers)
             message = describe_status(
                 status, detail, model=model, url=url, key_source=key_source
             )
-            if not retryable(status, detail):
-                raise UpstreamError(message, status=status, detail=detail)
+            if not retryable(status, detail) or (
+                status == 429 and not wait_out_rate_limits
+            ):
+                raise UpstreamError(
+                    message, status=status, detail=detail, retry_after=wait
+                )
             if last:
                 message += _gave_up(attempt, retries)
                 raise UpstreamError(message, status=status, detail=detail)
-            wait = retry_after_seconds(response.headers)
             if wait is not None and wait > MAX_RETRY_WAIT:
                 raise UpstreamError(
                     f"{message} The endpoint asks to wait {wait:.0f} seconds before "
@@ -1742,8 +2089,7 @@ def summary(
     """`12 in · 345 out (200 reasoning) · 85 tok/s · $0.0012`, or the time alone."""
     if not isinstance(usage, dict):
         return f"Done in {seconds:.1f} s"
-    tokens_in = _count(usage, "prompt_tokens", "input_tokens")
-    tokens_out = _count(usage, "completion_tokens", "output_tokens")
+    tokens_in, tokens_out = tokens_of(usage)
     details = usage.get("completion_tokens_details") or {}
     reasoning = _count(details, "reasoning_tokens") if isinstance(details, dict) else 0
     parts = [f"{tokens_in:,} in", f"{tokens_out:,} out"]
@@ -1751,10 +2097,28 @@ def summary(
         parts[-1] += f" ({reasoning:,} reasoning)"
     if seconds > 0 and tokens_out:
         parts.append(f"{tokens_out / seconds:,.0f} tok/s")
-    if price:
-        cost = (tokens_in * price[0] + tokens_out * price[1]) / 1_000_000
+    cost = cost_of(usage, price)
+    if cost is not None:
         parts.append(_dollars(cost))
     return " · ".join(parts)
+
+
+def tokens_of(usage: dict | None) -> tuple[int, int]:
+    """(input, output) tokens, from either API's usage object."""
+    if not isinstance(usage, dict):
+        return 0, 0
+    return (
+        _count(usage, "prompt_tokens", "input_tokens"),
+        _count(usage, "completion_tokens", "output_tokens"),
+    )
+
+
+def cost_of(usage: dict | None, price: tuple[float, float] | None) -> float | None:
+    """US dollars for a usage at a price, or None when either is unknown."""
+    if not price or not isinstance(usage, dict):
+        return None
+    tokens_in, tokens_out = tokens_of(usage)
+    return (tokens_in * price[0] + tokens_out * price[1]) / 1_000_000
 
 
 def _dollars(cost: float) -> str:
@@ -1772,6 +2136,229 @@ def _count(data: dict, *names: str) -> int:
         if isinstance(value, (int, float)):
             return int(value)
     return 0
+
+
+# ----- ledger.py -------------------------------------------------------------
+# Ledger: one row per shared-key chat, in a table of the pipe's own in Open WebUI's database.
+#
+# Open WebUI's `chat_message` rows cannot count a quota: they hold web-page chats
+# only, and not which key served them. So the pipe keeps its own table,
+# `openai_manifold_pipe_ledger`, created when missing, beside Open WebUI's tables
+# and through Open WebUI's own engine: every replica on the same database agrees,
+# and a restart loses nothing.
+#
+# Open WebUI and SQLAlchemy are imported here lazily, inside the functions that
+# need them, only when USER_QUOTA is set: without them the pipe still loads and
+# chats. Open WebUI 0.9 and later have an async engine, which is used as is; older
+# hosts have a sync one only, which runs in a worker thread. Either way the event
+# loop never waits on the database. A ledger that cannot be read or written never
+# stops a chat: the chat goes through unchecked, and the failure is logged once.
+
+TABLE = "openai_manifold_pipe_ledger"
+
+
+@dataclass(frozen=True)
+class Admission:
+    """The ledger's answer to one chat: refused, or let through with its row."""
+
+    refusal: str | None = None
+    note: str | None = None
+    row: int | None = None
+
+
+class Ledger:
+    """The table, reached through Open WebUI's engine unless given another one."""
+
+    def __init__(self, engine: Any = None, schema: str | None = None) -> None:
+        self._engine = engine
+        self._schema = schema
+        self._table: Any = None
+        self._failing = False
+
+    async def admit(
+        self,
+        user_id: str,
+        limits: tuple[Limit, ...],
+        *,
+        kind: str,
+        model: str,
+        chat_id: str | None,
+    ) -> Admission:
+        """Judge one more chat against the limits; when allowed, write its row.
+
+        The check and the write are one transaction: one database round trip
+        before the request goes out.
+        """
+        now = datetime.now(timezone.utc)
+        starts = {limit.period: window_start(limit.period, now) for limit in limits}
+
+        def work(connection: Any) -> Admission:
+            spent = _spent(connection, self._table, user_id, starts)
+            refusal, note = judge(limits, spent, task=kind != "chat", now=now)
+            if refusal:
+                return Admission(refusal=refusal)
+            row = _insert(connection, self._table, user_id, now, kind, model, chat_id)
+            return Admission(note=note, row=row)
+
+        return await self._run(work) or Admission()
+
+    async def settle(self, row: int, usage: dict | None, usd: float | None) -> None:
+        """Write what the chat used, once its answer is over."""
+        tokens_in, tokens_out = tokens_of(usage)
+
+        def work(connection: Any) -> None:
+            table = self._table
+            connection.execute(
+                table.update()
+                .where(table.c.id == row)
+                .values(
+                    input_tokens=tokens_in, output_tokens=tokens_out, usd=usd or 0.0
+                )
+            )
+
+        await self._run(work)
+
+    async def drop(self, row: int) -> None:
+        """Forget a chat the upstream never answered: it cost nothing."""
+
+        def work(connection: Any) -> None:
+            connection.execute(self._table.delete().where(self._table.c.id == row))
+
+        await self._run(work)
+
+    async def _run(self, work: Callable[[Any], Any]) -> Any:
+        """Run `work(connection)` in a transaction; on failure, log once and return None."""
+        try:
+            engine = self._engine or _open_webui_engine()
+            if self._table is None:
+                self._table = await self._made(engine)
+            result = await _transaction(engine, work)
+        except Exception as exc:  # quota checking never takes chat down
+            if not self._failing:
+                log.warning(
+                    "USER_QUOTA not applied: the ledger in Open WebUI's database "
+                    "failed (%s: %s); chats go through uncounted until it works",
+                    type(exc).__name__,
+                    str(exc).splitlines()[0][:200] if str(exc) else "",
+                )
+            self._failing = True
+            return None
+        if self._failing:
+            log.warning("USER_QUOTA applies again: the ledger works")
+        self._failing = False
+        return result
+
+    async def _made(self, engine: Any) -> Any:
+        """The table, created when missing; another replica creating it at once is fine."""
+        schema = self._schema if self._engine is not None else _open_webui_schema()
+        table = _define(schema)
+
+        def create(connection: Any) -> None:
+            table.metadata.create_all(connection, checkfirst=True)
+
+        try:
+            await _transaction(engine, create)
+        except Exception:  # lost the race: the second look finds the table
+            await _transaction(engine, create)
+        return table
+
+
+async def _transaction(engine: Any, work: Callable[[Any], Any]) -> Any:
+    """`work(connection)` in one transaction, off the event loop."""
+    if hasattr(engine, "sync_engine"):  # SQLAlchemy's AsyncEngine
+        async with engine.begin() as connection:
+            return await connection.run_sync(work)
+    return await asyncio.to_thread(_sync_transaction, engine, work)
+
+
+def _sync_transaction(engine: Any, work: Callable[[Any], Any]) -> Any:
+    with engine.begin() as connection:
+        return work(connection)
+
+
+def _open_webui_engine() -> Any:
+    """Open WebUI's async engine (0.9 and later), else its sync engine."""
+    from open_webui.internal import db
+
+    return getattr(db, "async_engine", None) or db.engine
+
+
+def _open_webui_schema() -> str | None:
+    from open_webui.internal import db
+
+    return db.metadata_obj.schema
+
+
+def _define(schema: str | None) -> Any:
+    import sqlalchemy as sa
+
+    return sa.Table(
+        TABLE,
+        sa.MetaData(schema=schema),
+        sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+        sa.Column("user_id", sa.String(255), nullable=False),
+        sa.Column("created_at", sa.Float, nullable=False),
+        sa.Column("kind", sa.String(64), nullable=False),
+        sa.Column("model", sa.String(255), nullable=False),
+        sa.Column("chat_id", sa.String(255)),
+        sa.Column("input_tokens", sa.BigInteger, nullable=False, default=0),
+        sa.Column("output_tokens", sa.BigInteger, nullable=False, default=0),
+        sa.Column("usd", sa.Float, nullable=False, default=0.0),
+        sa.Index(f"{TABLE}_user_time", "user_id", "created_at"),
+    )
+
+
+def _spent(
+    connection: Any, table: Any, user_id: str, starts: dict[str, datetime]
+) -> dict[str, Totals]:
+    """This user's requests, tokens and dollars since each window's start, in one query."""
+    if not starts:
+        return {}
+    import sqlalchemy as sa
+
+    columns = []
+    for start in starts.values():
+        recent = table.c.created_at >= start.timestamp()
+        tokens = table.c.input_tokens + table.c.output_tokens
+        columns += [
+            sa.func.sum(sa.case((sa.and_(recent, table.c.kind == "chat"), 1), else_=0)),
+            sa.func.sum(sa.case((recent, tokens), else_=0)),
+            sa.func.sum(sa.case((recent, table.c.usd), else_=0.0)),
+        ]
+    earliest = min(start.timestamp() for start in starts.values())
+    row = connection.execute(
+        sa.select(*columns).where(
+            table.c.user_id == user_id, table.c.created_at >= earliest
+        )
+    ).one()
+    return {
+        period: Totals(int(row[i] or 0), int(row[i + 1] or 0), float(row[i + 2] or 0))
+        for period, i in zip(starts, range(0, len(columns), 3))
+    }
+
+
+def _insert(
+    connection: Any,
+    table: Any,
+    user_id: str,
+    now: datetime,
+    kind: str,
+    model: str,
+    chat_id: str | None,
+) -> int:
+    result = connection.execute(
+        table.insert().values(
+            user_id=user_id,
+            created_at=now.timestamp(),
+            kind=kind[:64],
+            model=model[:255],
+            chat_id=chat_id[:255] if chat_id else None,
+            input_tokens=0,
+            output_tokens=0,
+            usd=0.0,
+        )
+    )
+    return int(result.inserted_primary_key[0])
 
 
 # ----- valves.py -------------------------------------------------------------
@@ -1819,7 +2406,8 @@ class Valves(BaseModel):
     OPENAI_API_KEY: str = Field(
         default="",
         description="Key used to list models. Used for chats only when "
-        "ALLOW_GLOBAL_KEY_FALLBACK is on.",
+        "ALLOW_GLOBAL_KEY_FALLBACK is on. Several keys, comma-separated, take turns "
+        "and stand in for each other when one is rate-limited.",
         json_schema_extra=_secret_input,
     )
     OPENAI_API_BASE_URL: str = Field(
@@ -1848,6 +2436,13 @@ class Valves(BaseModel):
         default=False,
         description="Users without a key of their own chat on the global key (or "
         "with no key at all when it is empty, for local servers).",
+    )
+    USER_QUOTA: str = Field(
+        default="",
+        description="Per-user limits on chats that use the global key, e.g. "
+        "requests/hour=60, tokens/day=200000, usd/month=5 (periods minute, hour, "
+        "day, week, month; calendar periods in UTC). Counted in a table of this "
+        "pipe's in Open WebUI's database. Empty: no limits.",
     )
     MODEL_CACHE_TTL: int = Field(
         default=300,
@@ -1976,6 +2571,12 @@ class Valves(BaseModel):
             )
         return value
 
+    @field_validator("USER_QUOTA")
+    @classmethod
+    def _quota(cls, value: str) -> str:
+        parse_quota(value)
+        return value
+
     @field_validator("MODEL_PRICES")
     @classmethod
     def _prices(cls, value: str) -> str:
@@ -2006,20 +2607,39 @@ class UserValves(BaseModel):
 # ----- credentials.py --------------------------------------------------------
 # Credentials: the key, organization and project one user's chat goes out with.
 #
-# A user's own key wins; the admin's global key only with ALLOW_GLOBAL_KEY_FALLBACK.
-# Values that cannot travel in an HTTP header are refused here, with the place to
-# fix them, rather than failing inside aiohttp with a message that could echo them.
+# A user's own key wins; the admin's global key only with ALLOW_GLOBAL_KEY_FALLBACK,
+# and of several global keys the one whose turn it is (`rotation.py`). Values that
+# cannot travel in an HTTP header are refused here, with the place to fix them,
+# rather than failing inside aiohttp with a message that could echo them.
 
 
-def credentials(valves: Valves, user: dict | None) -> tuple[str, str, str, str]:
+@dataclass(frozen=True)
+class Credentials:
+    """What one chat goes out with; `source` is "user", "global" or "none"."""
+
+    key: str
+    source: str
+    organization: str
+    project: str
+    # Several global keys: the one in use, and the way to the next.
+    shared: SharedKey | None = None
+
+
+def credentials(
+    valves: Valves, user: dict | None, rotation: KeyRotation
+) -> Credentials:
     """The key this user's chats go out with, where it came from, organization, project."""
     own = _user_valve(user, "OPENAI_API_KEY")
     organization = _user_valve(user, "ORGANIZATION_ID")
     project = _user_valve(user, "PROJECT_ID")
+    shared = None
     if own:
         key, source = own, "user"
     elif valves.ALLOW_GLOBAL_KEY_FALLBACK:
-        key = valves.OPENAI_API_KEY.strip()
+        keys = split_keys(valves.OPENAI_API_KEY)
+        if len(keys) > 1:
+            shared = SharedKey(rotation, keys)
+        key = shared.key if shared else "".join(keys)
         source = "global" if key else "none"
     else:
         raise PipeError(NO_USER_KEY)
@@ -2034,7 +2654,7 @@ def credentials(valves: Valves, user: dict | None) -> tuple[str, str, str, str]:
                 f"The {name} in {where} contains spaces or characters that cannot "
                 "be sent in a request header; paste it again."
             )
-    return key, source, organization, project
+    return Credentials(key, source, organization, project, shared)
 
 
 def _sendable(value: str) -> bool:
@@ -2476,6 +3096,9 @@ def _has_instruction_role(payload: dict) -> bool:
 # endpoint without `/responses` is left for `/chat/completions`, and the answer is
 # relayed or read whole, with the usage line after it.
 
+# Writes what a chat used: usage, cost in dollars, whether the upstream answered.
+Settle = Callable[[dict | None, float | None, bool], Awaitable[None]]
+
 
 @dataclass(frozen=True)
 class Wire:
@@ -2504,6 +3127,9 @@ class ChatRequest:
         *,
         fallback: Callable[[], Wire] | None = None,
         on_no_responses: Callable[[], None] | None = None,
+        rekey: Callable[[UpstreamError], dict[str, str]] | None = None,
+        settle: Settle | None = None,
+        note: str | None = None,
     ) -> None:
         self.transport = transport
         self.refused = refused
@@ -2518,6 +3144,12 @@ class ChatRequest:
         # /chat/completions, for an endpoint that turns out to have no /responses.
         self.fallback = fallback
         self.on_no_responses = on_no_responses
+        # Several shared keys: the headers of the next one, after a 429.
+        self.rekey = rekey
+        # A quota's ledger row: what the chat used, once it is over.
+        self.settle = settle
+        # What is left of a nearly used quota, for the usage line.
+        self.note = note
         # The message, when the endpoint could not be reached at all.
         self.unreachable: str | None = None
 
@@ -2571,19 +3203,20 @@ class ChatRequest:
         finally:
             if ticker is not None:
                 ticker.cancel()
-        await self._summarize(progress)
+        await self._finish(progress)
 
     async def _failed_stream(
         self, message: str, progress: Progress
     ) -> AsyncIterator[dict]:
         yield error_chunk(message)
-        await self._summarize(progress)
+        await self._finish(progress)
 
     async def complete(self) -> dict:
         progress = Progress()
         ticker = self._tick_while_silent(progress)
         try:
             response = await self._open()
+            progress.responded = True
             result = await read_completion(
                 response,
                 url=self.wire.url,
@@ -2602,7 +3235,7 @@ class ChatRequest:
         finally:
             if ticker is not None:
                 ticker.cancel()
-        await self._summarize(progress)
+        await self._finish(progress)
         return result
 
     def _tick_while_silent(self, progress: Progress) -> asyncio.Task | None:
@@ -2613,17 +3246,34 @@ class ChatRequest:
             self.status.while_silent(progress, self.model, reasoning)
         )
 
-    async def _summarize(self, progress: Progress) -> None:
+    async def _finish(self, progress: Progress) -> None:
+        """Count the chat in the ledger, then show the usage line."""
+        prices = prices_for(self.valves.MODEL_PRICES, self.endpoint.openai_rules)
+        price = price_of(self.model, prices)
+        if self.settle is not None:
+            await self.settle(
+                progress.usage, cost_of(progress.usage, price), progress.responded
+            )
+        await self._summarize(progress, price)
+
+    async def _summarize(
+        self, progress: Progress, price: tuple[float, float] | None
+    ) -> None:
         """The usage line shown with the answer, or no line at all."""
         if not self.status.visible:
             return
-        if progress.failed or not self.valves.SHOW_USAGE_SUMMARY:
+        if progress.failed:
             await self.status.clear()
             return
-        prices = prices_for(self.valves.MODEL_PRICES, self.endpoint.openai_rules)
-        price = price_of(self.model, prices)
-        line = summary(progress.usage, progress.answering_seconds, price)
-        await self.status.show(line, done=True)
+        parts = []
+        if self.valves.SHOW_USAGE_SUMMARY:
+            parts.append(summary(progress.usage, progress.answering_seconds, price))
+        if self.note:
+            parts.append(self.note)
+        if parts:
+            await self.status.show(" · ".join(parts), done=True)
+        else:
+            await self.status.clear()
 
     async def _open(self) -> aiohttp.ClientResponse:
         """Send the request, shedding parameters the upstream says it does not support.
@@ -2645,8 +3295,12 @@ class ChatRequest:
                     retries=self.valves.MAX_RETRIES,
                     key_source=self.key_source,
                     on_retry=self.status.retrying,
+                    wait_out_rate_limits=self.rekey is None,
                 )
             except UpstreamError as error:
+                if self.rekey is not None and error.status == 429:
+                    self.headers = self.rekey(error)
+                    continue
                 if self.fallback is not None and no_such_route(error):
                     log.info(
                         "%s has no /responses: using /chat/completions", host_of(url)
@@ -3335,6 +3989,8 @@ class Pipe:
         self._no_responses: set[str] = set()
         self._unreachable = UnreachableChats()
         self._offered: tuple[Listing, tuple, list[dict]] | None = None
+        self._rotation = KeyRotation()
+        self._ledger = Ledger()
 
     async def pipes(self) -> list[dict]:
         """The models for Open WebUI's picker, named NAME_PREFIX + model."""
@@ -3364,6 +4020,7 @@ class Pipe:
         __event_emitter__=None,
         __task__: str | None = None,
         __metadata__: dict | None = None,
+        __request__: object = None,
     ) -> dict | AsyncIterator[str | dict]:
         """Answer one chat: an async generator of chunks when streaming, else a dict."""
         valves = self.valves
@@ -3372,10 +4029,10 @@ class Pipe:
         if model == SETUP_MODEL_ID:
             return _failure(await self._setup_problem(valves), stream)
         try:
-            key, source, organization, project = credentials(valves, __user__)
+            creds = credentials(valves, __user__, self._rotation)
         except PipeError as error:
             return _failure(error.message, stream)
-        redact = Redactor([key, valves.OPENAI_API_KEY])
+        redact = Redactor([creds.key, *split_keys(valves.OPENAI_API_KEY)])
         status = StatusLine(
             _status_emitter(__event_emitter__, __task__, __metadata__), redact
         )
@@ -3386,25 +4043,82 @@ class Pipe:
         elif unreachable := self._unreachable.recall(chat):
             log.info("%s not sent: this chat's endpoint was unreachable", __task__)
             return _failure(unreachable, stream)
-        wire, fallback = self._wires(body, model, valves, endpoint, __metadata__)
-        headers = endpoint.headers(key, organization=organization, project=project)
+        admission = await self._admit(
+            valves, creds, __user__, model, __task__, __metadata__
+        )
+        if admission.refusal:
+            log.info("%s refused: over USER_QUOTA", __task__ or "chat")
+            return _failure(admission.refusal, stream)
+        identified = _identified(creds, __user__, endpoint)
+        wire, fallback = self._wires(
+            body, model, valves, endpoint, __metadata__, identified
+        )
+        forwarded = forwarded_headers(__user__, __metadata__, __request__)
+
+        def headers_for(key: str) -> dict[str, str]:
+            return {
+                **endpoint.headers(
+                    key, organization=creds.organization, project=creds.project
+                ),
+                **forwarded,
+            }
+
+        shared = creds.shared
         request = ChatRequest(
             self._transport,
             self._refused,
             valves,
             endpoint,
             wire,
-            headers,
-            source,
+            headers_for(creds.key),
+            creds.source,
             status,
             redact,
             fallback=fallback,
             on_no_responses=lambda: self._no_responses.add(endpoint.base),
+            rekey=(lambda error: headers_for(shared.switch(error))) if shared else None,
+            settle=self._settler(admission.row),
+            note=admission.note,
         )
         result = await request.stream() if stream else await request.complete()
         if request.unreachable is not None:
             self._unreachable.note(chat, request.unreachable)
         return result
+
+    async def _admit(
+        self,
+        valves: Valves,
+        creds: Credentials,
+        user: dict | None,
+        model: str,
+        task: str | None,
+        metadata: dict | None,
+    ) -> Admission:
+        """USER_QUOTA's verdict on a chat on the shared key; own keys are never counted."""
+        user_id = user.get("id") if isinstance(user, dict) else None
+        if creds.source == "user" or not valves.USER_QUOTA.strip() or not user_id:
+            return Admission()
+        chat_id = metadata.get("chat_id") if isinstance(metadata, dict) else None
+        return await self._ledger.admit(
+            str(user_id),
+            parse_quota(valves.USER_QUOTA),
+            kind=task or "chat",
+            model=model,
+            chat_id=chat_id if isinstance(chat_id, str) else None,
+        )
+
+    def _settler(self, row: int | None) -> Settle | None:
+        """Writes a counted chat's usage to its ledger row, or drops an unanswered one."""
+        if row is None:
+            return None
+
+        async def settle(usage: dict | None, usd: float | None, answered: bool) -> None:
+            if answered:
+                await self._ledger.settle(row, usage, usd)
+            else:
+                await self._ledger.drop(row)
+
+        return settle
 
     def _wires(
         self,
@@ -3413,15 +4127,19 @@ class Pipe:
         valves: Valves,
         endpoint: Endpoint,
         metadata: dict | None,
+        extra: dict,
     ) -> tuple[Wire, Callable[[], Wire] | None]:
-        """The wire this chat takes and, under `auto`, the one to fall back on."""
+        """The wire this chat takes and, under `auto`, the one to fall back on.
+
+        `extra` joins the payload on either wire (the shared key's safety_identifier).
+        """
 
         def chat_wire() -> Wire:
-            return self._chat_wire(body, model, valves, endpoint)
+            return self._chat_wire(body, model, valves, endpoint, extra)
 
         if not self._uses_responses(valves, endpoint, model):
             return chat_wire(), None
-        wire = self._responses_wire(body, model, valves, endpoint, metadata)
+        wire = self._responses_wire(body, model, valves, endpoint, metadata, extra)
         return wire, chat_wire if _responses_mode(valves) == "auto" else None
 
     def _uses_responses(self, valves: Valves, endpoint: Endpoint, model: str) -> bool:
@@ -3436,7 +4154,7 @@ class Pipe:
         )
 
     def _chat_wire(
-        self, body: dict, model: str, valves: Valves, endpoint: Endpoint
+        self, body: dict, model: str, valves: Valves, endpoint: Endpoint, extra: dict
     ) -> Wire:
         url = endpoint.chat_url
         payload = build_payload(
@@ -3447,7 +4165,7 @@ class Pipe:
             ollama=endpoint.ollama,
             dropped=self._refused.get((url, model), ()),
         )
-        return Wire(url, payload)
+        return Wire(url, {**payload, **extra})
 
     def _responses_wire(
         self,
@@ -3456,6 +4174,7 @@ class Pipe:
         valves: Valves,
         endpoint: Endpoint,
         metadata: dict | None,
+        extra: dict,
     ) -> Wire:
         url = endpoint.responses_url
         chat_id = metadata.get("chat_id") if isinstance(metadata, dict) else None
@@ -3468,6 +4187,7 @@ class Pipe:
             openai_api=endpoint.openai_rules,
             chat_id=chat_id if isinstance(chat_id, str) else None,
         )
+        payload.update(extra)
         for name in self._refused.get((url, model), ()):
             drop_parameter(payload, name)
         return Wire(url, payload, read_responses_stream, completion_from_response)
@@ -3480,7 +4200,7 @@ class Pipe:
     async def _listing(self, valves: Valves, endpoint: Endpoint) -> Listing:
         if endpoint.deployment:
             return Listing(models=[{"id": endpoint.deployment}])
-        key = valves.OPENAI_API_KEY.strip()
+        key = next(iter(split_keys(valves.OPENAI_API_KEY)), "")
         if not key and not valves.ALLOW_GLOBAL_KEY_FALLBACK:
             return Listing(problem=NO_LISTING_KEY)
 
@@ -3529,7 +4249,7 @@ def _offer(listing: Listing, valves: Valves, endpoint: Endpoint) -> list[dict]:
     if listing.problem and not models:
         return [setup_entry(prefix, listing.problem)]
     names = Counter(model.get("name") for model in models)
-    redact = Redactor([valves.OPENAI_API_KEY])
+    redact = Redactor(split_keys(valves.OPENAI_API_KEY))
     return [
         {"id": model["id"], "name": redact(prefix + _display_name(model, names))}
         for model in models
@@ -3539,6 +4259,14 @@ def _offer(listing: Listing, valves: Valves, endpoint: Endpoint) -> list[dict]:
 def _display_name(model: dict, names: Counter) -> str:
     name = model.get("name")
     return name if name and names[name] == 1 else model["id"]
+
+
+def _identified(creds: Credentials, user: dict | None, endpoint: Endpoint) -> dict:
+    """safety_identifier for a chat on the shared key to OpenAI or Azure OpenAI."""
+    user_id = user.get("id") if isinstance(user, dict) else None
+    if creds.source != "global" or not endpoint.openai_rules or not user_id:
+        return {}
+    return {"safety_identifier": safety_identifier(str(user_id))}
 
 
 def _responses_mode(valves: Valves) -> str:

@@ -37,6 +37,8 @@ DISTRIBUTABLE = f"{PACKAGE}.py"
 
 # Installed in every Open WebUI, so the file needs no `requirements:` line.
 THIRD_PARTY = frozenset({"aiohttp", "pydantic"})
+# Packages that ship with Open WebUI and may only be imported inside a function.
+LAZY = frozenset({"open_webui", "sqlalchemy"})
 
 # Open WebUI's replace_imports() rewrites these anywhere in the file, even in
 # strings and comments, before running it (open_webui/utils/plugin.py).
@@ -143,6 +145,13 @@ def parse_module(path: Path) -> Module:
     )
 
 
+def _imported_roots(node: ast.Import | ast.ImportFrom) -> set[str]:
+    """The top-level packages an import statement reaches."""
+    if isinstance(node, ast.ImportFrom):
+        return {(node.module or "").split(".")[0]} if not node.level else {""}
+    return {alias.name.split(".")[0] for alias in node.names}
+
+
 def _local_import(filename: str, node: ast.ImportFrom) -> tuple[str, list[str]]:
     """Return the module and names of `from .module import a, b`.
 
@@ -158,9 +167,16 @@ def _local_import(filename: str, node: ast.ImportFrom) -> tuple[str, list[str]]:
 
 
 def _reject_nested_imports(filename: str, tree: ast.Module) -> None:
-    """Refuse imports below the top level: they would stay behind in the built code."""
+    """Refuse imports below the top level: they would stay behind in the built code.
+
+    The host's own packages are the exception (LAZY): features that use Open
+    WebUI's database or header builder import them inside the function that
+    needs them, so the file still loads where they are missing.
+    """
     for node in ast.walk(tree):
         if isinstance(node, IMPORTS) and node not in tree.body:
+            if _imported_roots(node) <= LAZY:
+                continue
             where = f"{filename} line {node.lineno}"
             raise BuildError(f"{where}: move this import to the module's top level")
 

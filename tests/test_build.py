@@ -172,16 +172,32 @@ def test_function_id_from_title(built: str):
     assert name_to_id(extract_frontmatter(built)["title"]) == "openai_manifold_pipe"
 
 
-def test_imports_only_stdlib_pydantic_aiohttp(built: str):
+def _imported(nodes) -> set[str]:
     imported = set()
-    for node in ast.walk(ast.parse(built)):
+    for node in nodes:
         if isinstance(node, ast.Import):
             imported |= {alias.name.partition(".")[0] for alias in node.names}
         elif isinstance(node, ast.ImportFrom):
             assert node.level == 0, f"relative import at line {node.lineno}"
             imported.add((node.module or "").partition(".")[0])
-    foreign = imported - set(sys.stdlib_module_names) - THIRD_PARTY
-    assert not foreign
+    return imported
+
+
+def test_imports_only_stdlib_pydantic_aiohttp(built: str):
+    """At module level; Open WebUI and SQLAlchemy only inside functions (SPEC "Imports")."""
+    tree = ast.parse(built)
+    top = _imported(tree.body)
+    assert not top - set(sys.stdlib_module_names) - THIRD_PARTY
+    nested = _imported(ast.walk(tree)) - top
+    assert nested == {"open_webui", "sqlalchemy"}
+
+
+def test_a_nested_import_of_anything_else_fails_the_build(project_copy: Path):
+    module = project_copy / "src" / "openai_manifold_pipe" / "lazy.py"
+    module.write_text('"""Lazy."""\n\n\ndef f():\n    import yaml\n\n    return yaml\n')
+    result = run_build(project_copy)
+    assert result.returncode != 0
+    assert "lazy.py line 5: move this import" in result.stderr
 
 
 def test_no_print_and_nothing_open_webui_rewrites(built: str):

@@ -50,11 +50,22 @@ class Unreachable(PipeError):
 
 
 class UpstreamError(PipeError):
-    """The upstream answered with an HTTP error; `detail` holds its parsed body."""
+    """The upstream answered with an HTTP error; `detail` holds its parsed body.
 
-    def __init__(self, message: str, *, status: int, detail: "ErrorDetail") -> None:
+    `retry_after` is the wait the upstream asked for, when it named one.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int,
+        detail: "ErrorDetail",
+        retry_after: float | None = None,
+    ) -> None:
         super().__init__(message, status=status)
         self.detail = detail
+        self.retry_after = retry_after
 
 
 class ErrorDetail:

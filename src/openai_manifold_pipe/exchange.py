@@ -8,7 +8,7 @@ relayed or read whole, with the usage line after it.
 """
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import aclosing
 from dataclasses import dataclass
 
@@ -30,8 +30,11 @@ from .reasoning import reasoning_family
 from .redact import Redactor, log
 from .status import StatusLine
 from .transport import Transport
-from .usage import price_of, prices_for, summary
+from .usage import cost_of, price_of, prices_for, summary
 from .valves import Valves
+
+# Writes what a chat used: usage, cost in dollars, whether the upstream answered.
+Settle = Callable[[dict | None, float | None, bool], Awaitable[None]]
 
 
 @dataclass(frozen=True)
@@ -61,6 +64,9 @@ class ChatRequest:
         *,
         fallback: Callable[[], Wire] | None = None,
         on_no_responses: Callable[[], None] | None = None,
+        rekey: Callable[[UpstreamError], dict[str, str]] | None = None,
+        settle: Settle | None = None,
+        note: str | None = None,
     ) -> None:
         self.transport = transport
         self.refused = refused
@@ -75,6 +81,12 @@ class ChatRequest:
         # /chat/completions, for an endpoint that turns out to have no /responses.
         self.fallback = fallback
         self.on_no_responses = on_no_responses
+        # Several shared keys: the headers of the next one, after a 429.
+        self.rekey = rekey
+        # A quota's ledger row: what the chat used, once it is over.
+        self.settle = settle
+        # What is left of a nearly used quota, for the usage line.
+        self.note = note
         # The message, when the endpoint could not be reached at all.
         self.unreachable: str | None = None
 
@@ -128,19 +140,20 @@ class ChatRequest:
         finally:
             if ticker is not None:
                 ticker.cancel()
-        await self._summarize(progress)
+        await self._finish(progress)
 
     async def _failed_stream(
         self, message: str, progress: Progress
     ) -> AsyncIterator[dict]:
         yield error_chunk(message)
-        await self._summarize(progress)
+        await self._finish(progress)
 
     async def complete(self) -> dict:
         progress = Progress()
         ticker = self._tick_while_silent(progress)
         try:
             response = await self._open()
+            progress.responded = True
             result = await read_completion(
                 response,
                 url=self.wire.url,
@@ -159,7 +172,7 @@ class ChatRequest:
         finally:
             if ticker is not None:
                 ticker.cancel()
-        await self._summarize(progress)
+        await self._finish(progress)
         return result
 
     def _tick_while_silent(self, progress: Progress) -> asyncio.Task | None:
@@ -170,17 +183,34 @@ class ChatRequest:
             self.status.while_silent(progress, self.model, reasoning)
         )
 
-    async def _summarize(self, progress: Progress) -> None:
+    async def _finish(self, progress: Progress) -> None:
+        """Count the chat in the ledger, then show the usage line."""
+        prices = prices_for(self.valves.MODEL_PRICES, self.endpoint.openai_rules)
+        price = price_of(self.model, prices)
+        if self.settle is not None:
+            await self.settle(
+                progress.usage, cost_of(progress.usage, price), progress.responded
+            )
+        await self._summarize(progress, price)
+
+    async def _summarize(
+        self, progress: Progress, price: tuple[float, float] | None
+    ) -> None:
         """The usage line shown with the answer, or no line at all."""
         if not self.status.visible:
             return
-        if progress.failed or not self.valves.SHOW_USAGE_SUMMARY:
+        if progress.failed:
             await self.status.clear()
             return
-        prices = prices_for(self.valves.MODEL_PRICES, self.endpoint.openai_rules)
-        price = price_of(self.model, prices)
-        line = summary(progress.usage, progress.answering_seconds, price)
-        await self.status.show(line, done=True)
+        parts = []
+        if self.valves.SHOW_USAGE_SUMMARY:
+            parts.append(summary(progress.usage, progress.answering_seconds, price))
+        if self.note:
+            parts.append(self.note)
+        if parts:
+            await self.status.show(" · ".join(parts), done=True)
+        else:
+            await self.status.clear()
 
     async def _open(self) -> aiohttp.ClientResponse:
         """Send the request, shedding parameters the upstream says it does not support.
@@ -202,8 +232,12 @@ class ChatRequest:
                     retries=self.valves.MAX_RETRIES,
                     key_source=self.key_source,
                     on_retry=self.status.retrying,
+                    wait_out_rate_limits=self.rekey is None,
                 )
             except UpstreamError as error:
+                if self.rekey is not None and error.status == 429:
+                    self.headers = self.rekey(error)
+                    continue
                 if self.fallback is not None and no_such_route(error):
                     log.info(
                         "%s has no /responses: using /chat/completions", host_of(url)

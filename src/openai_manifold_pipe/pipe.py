@@ -27,15 +27,19 @@ from .catalog import (
     split_list,
 )
 from .chat import error_chunk, error_completion
-from .credentials import credentials
+from .credentials import Credentials, credentials
 from .endpoint import Endpoint
 from .errors import ADMIN_VALVES_PATH, PipeError, UpstreamError, host_of
-from .exchange import ChatRequest, Wire
+from .exchange import ChatRequest, Settle, Wire
+from .identity import forwarded_headers, safety_identifier
+from .ledger import Admission, Ledger
 from .payload import build_payload, drop_parameter, strip_function_prefix
+from .quota import parse_quota
 from .reasoning import reasoning_family
 from .redact import Redactor, log
 from .responses_payload import build_responses_request
 from .responses_stream import completion_from_response, read_responses_stream
+from .rotation import KeyRotation, split_keys
 from .status import StatusLine
 from .transport import Transport
 from .unreachable import UnreachableChats, chat_key
@@ -56,6 +60,8 @@ class Pipe:
         self._no_responses: set[str] = set()
         self._unreachable = UnreachableChats()
         self._offered: tuple[Listing, tuple, list[dict]] | None = None
+        self._rotation = KeyRotation()
+        self._ledger = Ledger()
 
     async def pipes(self) -> list[dict]:
         """The models for Open WebUI's picker, named NAME_PREFIX + model."""
@@ -85,6 +91,7 @@ class Pipe:
         __event_emitter__=None,
         __task__: str | None = None,
         __metadata__: dict | None = None,
+        __request__: object = None,
     ) -> dict | AsyncIterator[str | dict]:
         """Answer one chat: an async generator of chunks when streaming, else a dict."""
         valves = self.valves
@@ -93,10 +100,10 @@ class Pipe:
         if model == SETUP_MODEL_ID:
             return _failure(await self._setup_problem(valves), stream)
         try:
-            key, source, organization, project = credentials(valves, __user__)
+            creds = credentials(valves, __user__, self._rotation)
         except PipeError as error:
             return _failure(error.message, stream)
-        redact = Redactor([key, valves.OPENAI_API_KEY])
+        redact = Redactor([creds.key, *split_keys(valves.OPENAI_API_KEY)])
         status = StatusLine(
             _status_emitter(__event_emitter__, __task__, __metadata__), redact
         )
@@ -107,25 +114,82 @@ class Pipe:
         elif unreachable := self._unreachable.recall(chat):
             log.info("%s not sent: this chat's endpoint was unreachable", __task__)
             return _failure(unreachable, stream)
-        wire, fallback = self._wires(body, model, valves, endpoint, __metadata__)
-        headers = endpoint.headers(key, organization=organization, project=project)
+        admission = await self._admit(
+            valves, creds, __user__, model, __task__, __metadata__
+        )
+        if admission.refusal:
+            log.info("%s refused: over USER_QUOTA", __task__ or "chat")
+            return _failure(admission.refusal, stream)
+        identified = _identified(creds, __user__, endpoint)
+        wire, fallback = self._wires(
+            body, model, valves, endpoint, __metadata__, identified
+        )
+        forwarded = forwarded_headers(__user__, __metadata__, __request__)
+
+        def headers_for(key: str) -> dict[str, str]:
+            return {
+                **endpoint.headers(
+                    key, organization=creds.organization, project=creds.project
+                ),
+                **forwarded,
+            }
+
+        shared = creds.shared
         request = ChatRequest(
             self._transport,
             self._refused,
             valves,
             endpoint,
             wire,
-            headers,
-            source,
+            headers_for(creds.key),
+            creds.source,
             status,
             redact,
             fallback=fallback,
             on_no_responses=lambda: self._no_responses.add(endpoint.base),
+            rekey=(lambda error: headers_for(shared.switch(error))) if shared else None,
+            settle=self._settler(admission.row),
+            note=admission.note,
         )
         result = await request.stream() if stream else await request.complete()
         if request.unreachable is not None:
             self._unreachable.note(chat, request.unreachable)
         return result
+
+    async def _admit(
+        self,
+        valves: Valves,
+        creds: Credentials,
+        user: dict | None,
+        model: str,
+        task: str | None,
+        metadata: dict | None,
+    ) -> Admission:
+        """USER_QUOTA's verdict on a chat on the shared key; own keys are never counted."""
+        user_id = user.get("id") if isinstance(user, dict) else None
+        if creds.source == "user" or not valves.USER_QUOTA.strip() or not user_id:
+            return Admission()
+        chat_id = metadata.get("chat_id") if isinstance(metadata, dict) else None
+        return await self._ledger.admit(
+            str(user_id),
+            parse_quota(valves.USER_QUOTA),
+            kind=task or "chat",
+            model=model,
+            chat_id=chat_id if isinstance(chat_id, str) else None,
+        )
+
+    def _settler(self, row: int | None) -> Settle | None:
+        """Writes a counted chat's usage to its ledger row, or drops an unanswered one."""
+        if row is None:
+            return None
+
+        async def settle(usage: dict | None, usd: float | None, answered: bool) -> None:
+            if answered:
+                await self._ledger.settle(row, usage, usd)
+            else:
+                await self._ledger.drop(row)
+
+        return settle
 
     def _wires(
         self,
@@ -134,15 +198,19 @@ class Pipe:
         valves: Valves,
         endpoint: Endpoint,
         metadata: dict | None,
+        extra: dict,
     ) -> tuple[Wire, Callable[[], Wire] | None]:
-        """The wire this chat takes and, under `auto`, the one to fall back on."""
+        """The wire this chat takes and, under `auto`, the one to fall back on.
+
+        `extra` joins the payload on either wire (the shared key's safety_identifier).
+        """
 
         def chat_wire() -> Wire:
-            return self._chat_wire(body, model, valves, endpoint)
+            return self._chat_wire(body, model, valves, endpoint, extra)
 
         if not self._uses_responses(valves, endpoint, model):
             return chat_wire(), None
-        wire = self._responses_wire(body, model, valves, endpoint, metadata)
+        wire = self._responses_wire(body, model, valves, endpoint, metadata, extra)
         return wire, chat_wire if _responses_mode(valves) == "auto" else None
 
     def _uses_responses(self, valves: Valves, endpoint: Endpoint, model: str) -> bool:
@@ -157,7 +225,7 @@ class Pipe:
         )
 
     def _chat_wire(
-        self, body: dict, model: str, valves: Valves, endpoint: Endpoint
+        self, body: dict, model: str, valves: Valves, endpoint: Endpoint, extra: dict
     ) -> Wire:
         url = endpoint.chat_url
         payload = build_payload(
@@ -168,7 +236,7 @@ class Pipe:
             ollama=endpoint.ollama,
             dropped=self._refused.get((url, model), ()),
         )
-        return Wire(url, payload)
+        return Wire(url, {**payload, **extra})
 
     def _responses_wire(
         self,
@@ -177,6 +245,7 @@ class Pipe:
         valves: Valves,
         endpoint: Endpoint,
         metadata: dict | None,
+        extra: dict,
     ) -> Wire:
         url = endpoint.responses_url
         chat_id = metadata.get("chat_id") if isinstance(metadata, dict) else None
@@ -189,6 +258,7 @@ class Pipe:
             openai_api=endpoint.openai_rules,
             chat_id=chat_id if isinstance(chat_id, str) else None,
         )
+        payload.update(extra)
         for name in self._refused.get((url, model), ()):
             drop_parameter(payload, name)
         return Wire(url, payload, read_responses_stream, completion_from_response)
@@ -201,7 +271,7 @@ class Pipe:
     async def _listing(self, valves: Valves, endpoint: Endpoint) -> Listing:
         if endpoint.deployment:
             return Listing(models=[{"id": endpoint.deployment}])
-        key = valves.OPENAI_API_KEY.strip()
+        key = next(iter(split_keys(valves.OPENAI_API_KEY)), "")
         if not key and not valves.ALLOW_GLOBAL_KEY_FALLBACK:
             return Listing(problem=NO_LISTING_KEY)
 
@@ -250,7 +320,7 @@ def _offer(listing: Listing, valves: Valves, endpoint: Endpoint) -> list[dict]:
     if listing.problem and not models:
         return [setup_entry(prefix, listing.problem)]
     names = Counter(model.get("name") for model in models)
-    redact = Redactor([valves.OPENAI_API_KEY])
+    redact = Redactor(split_keys(valves.OPENAI_API_KEY))
     return [
         {"id": model["id"], "name": redact(prefix + _display_name(model, names))}
         for model in models
@@ -260,6 +330,14 @@ def _offer(listing: Listing, valves: Valves, endpoint: Endpoint) -> list[dict]:
 def _display_name(model: dict, names: Counter) -> str:
     name = model.get("name")
     return name if name and names[name] == 1 else model["id"]
+
+
+def _identified(creds: Credentials, user: dict | None, endpoint: Endpoint) -> dict:
+    """safety_identifier for a chat on the shared key to OpenAI or Azure OpenAI."""
+    user_id = user.get("id") if isinstance(user, dict) else None
+    if creds.source != "global" or not endpoint.openai_rules or not user_id:
+        return {}
+    return {"safety_identifier": safety_identifier(str(user_id))}
 
 
 def _responses_mode(valves: Valves) -> str:

@@ -138,12 +138,15 @@ class Transport:
         retries: int,
         key_source: str,
         on_retry: OnRetry | None = None,
+        wait_out_rate_limits: bool = True,
     ) -> aiohttp.ClientResponse:
         """POST a chat request; the 200 response is returned open for reading.
 
         Failures the user has not seen any answer for yet are retried: connection
         errors and the statuses in RETRYABLE_STATUSES, honouring Retry-After.
         Timeouts are not retried: the user has waited long enough already.
+        Without `wait_out_rate_limits` a 429 is raised at once, for the caller
+        to change keys rather than wait.
         """
         data = json.dumps(payload, ensure_ascii=False).encode()
         client_timeout = aiohttp.ClientTimeout(
@@ -179,15 +182,19 @@ class Transport:
             async with response:
                 text = await _read_error(response)
             status, detail = response.status, ErrorDetail.parse(text)
+            wait = retry_after_seconds(response.headers)
             message = describe_status(
                 status, detail, model=model, url=url, key_source=key_source
             )
-            if not retryable(status, detail):
-                raise UpstreamError(message, status=status, detail=detail)
+            if not retryable(status, detail) or (
+                status == 429 and not wait_out_rate_limits
+            ):
+                raise UpstreamError(
+                    message, status=status, detail=detail, retry_after=wait
+                )
             if last:
                 message += _gave_up(attempt, retries)
                 raise UpstreamError(message, status=status, detail=detail)
-            wait = retry_after_seconds(response.headers)
             if wait is not None and wait > MAX_RETRY_WAIT:
                 raise UpstreamError(
                     f"{message} The endpoint asks to wait {wait:.0f} seconds before "

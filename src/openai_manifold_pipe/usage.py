@@ -74,8 +74,7 @@ def summary(
     """`12 in · 345 out (200 reasoning) · 85 tok/s · $0.0012`, or the time alone."""
     if not isinstance(usage, dict):
         return f"Done in {seconds:.1f} s"
-    tokens_in = _count(usage, "prompt_tokens", "input_tokens")
-    tokens_out = _count(usage, "completion_tokens", "output_tokens")
+    tokens_in, tokens_out = tokens_of(usage)
     details = usage.get("completion_tokens_details") or {}
     reasoning = _count(details, "reasoning_tokens") if isinstance(details, dict) else 0
     parts = [f"{tokens_in:,} in", f"{tokens_out:,} out"]
@@ -83,10 +82,28 @@ def summary(
         parts[-1] += f" ({reasoning:,} reasoning)"
     if seconds > 0 and tokens_out:
         parts.append(f"{tokens_out / seconds:,.0f} tok/s")
-    if price:
-        cost = (tokens_in * price[0] + tokens_out * price[1]) / 1_000_000
+    cost = cost_of(usage, price)
+    if cost is not None:
         parts.append(_dollars(cost))
     return " · ".join(parts)
+
+
+def tokens_of(usage: dict | None) -> tuple[int, int]:
+    """(input, output) tokens, from either API's usage object."""
+    if not isinstance(usage, dict):
+        return 0, 0
+    return (
+        _count(usage, "prompt_tokens", "input_tokens"),
+        _count(usage, "completion_tokens", "output_tokens"),
+    )
+
+
+def cost_of(usage: dict | None, price: tuple[float, float] | None) -> float | None:
+    """US dollars for a usage at a price, or None when either is unknown."""
+    if not price or not isinstance(usage, dict):
+        return None
+    tokens_in, tokens_out = tokens_of(usage)
+    return (tokens_in * price[0] + tokens_out * price[1]) / 1_000_000
 
 
 def _dollars(cost: float) -> str:

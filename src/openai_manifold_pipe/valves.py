@@ -11,6 +11,7 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from .quota import parse_quota
 from .usage import DEFAULT_PRICES, parse_prices
 
 EFFORT_LEVELS = ("none", "minimal", "low", "medium", "high", "xhigh")
@@ -51,7 +52,8 @@ class Valves(BaseModel):
     OPENAI_API_KEY: str = Field(
         default="",
         description="Key used to list models. Used for chats only when "
-        "ALLOW_GLOBAL_KEY_FALLBACK is on.",
+        "ALLOW_GLOBAL_KEY_FALLBACK is on. Several keys, comma-separated, take turns "
+        "and stand in for each other when one is rate-limited.",
         json_schema_extra=_secret_input,
     )
     OPENAI_API_BASE_URL: str = Field(
@@ -80,6 +82,13 @@ class Valves(BaseModel):
         default=False,
         description="Users without a key of their own chat on the global key (or "
         "with no key at all when it is empty, for local servers).",
+    )
+    USER_QUOTA: str = Field(
+        default="",
+        description="Per-user limits on chats that use the global key, e.g. "
+        "requests/hour=60, tokens/day=200000, usd/month=5 (periods minute, hour, "
+        "day, week, month; calendar periods in UTC). Counted in a table of this "
+        "pipe's in Open WebUI's database. Empty: no limits.",
     )
     MODEL_CACHE_TTL: int = Field(
         default=300,
@@ -206,6 +215,12 @@ class Valves(BaseModel):
                 "AZURE_API_VERSION must look like 2024-10-21, 2025-04-01-preview "
                 "or preview"
             )
+        return value
+
+    @field_validator("USER_QUOTA")
+    @classmethod
+    def _quota(cls, value: str) -> str:
+        parse_quota(value)
         return value
 
     @field_validator("MODEL_PRICES")

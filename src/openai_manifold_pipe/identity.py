@@ -1,0 +1,78 @@
+"""Identity: who a chat is for, as OpenAI and the proxies in front of an endpoint see it.
+
+Two things, each off unless asked for:
+- `safety_identifier`, on chats that go to OpenAI or Azure OpenAI on the shared
+  key: OpenAI asks applications to say which of their end users sent a request,
+  so abuse by one user is not held against the admin's whole key. It is a hash,
+  never the user's id, name or email.
+- The user-info headers Open WebUI's own connection sends when the host runs with
+  ENABLE_FORWARD_USER_INFO_HEADERS=true, made by the host's own builder where it
+  has one (`open_webui/utils/headers.py`; 0.6.0 has none), so the names the
+  FORWARD_USER_INFO_HEADER_* settings choose and the signed-token form are the
+  host's. The setting is read from the `open_webui.env` module the host has
+  already loaded; outside Open WebUI there is none, and nothing is forwarded.
+"""
+
+import hashlib
+import inspect
+import sys
+from types import SimpleNamespace
+from urllib.parse import quote
+
+# Open WebUI 0.6.0 had no builder; these were its fixed names.
+_DEFAULT_NAMES = {
+    "FORWARD_USER_INFO_HEADER_USER_NAME": "X-OpenWebUI-User-Name",
+    "FORWARD_USER_INFO_HEADER_USER_ID": "X-OpenWebUI-User-Id",
+    "FORWARD_USER_INFO_HEADER_USER_EMAIL": "X-OpenWebUI-User-Email",
+    "FORWARD_USER_INFO_HEADER_USER_ROLE": "X-OpenWebUI-User-Role",
+    "FORWARD_SESSION_INFO_HEADER_CHAT_ID": "X-OpenWebUI-Chat-Id",
+}
+
+
+def safety_identifier(user_id: str) -> str:
+    """A stable 64-character stand-in for an Open WebUI user id (OpenAI's maximum)."""
+    return hashlib.sha256(f"openai-manifold-pipe:{user_id}".encode()).hexdigest()
+
+
+def forwarded_headers(
+    user: dict | None, metadata: dict | None, request: object = None
+) -> dict[str, str]:
+    """The user-info headers the host's own connection would send, or none."""
+    env = sys.modules.get("open_webui.env")
+    if not getattr(env, "ENABLE_FORWARD_USER_INFO_HEADERS", False):
+        return {}
+    if not isinstance(user, dict) or not user.get("id"):
+        return {}
+    person = SimpleNamespace(
+        id=str(user["id"]),
+        name=str(user.get("name") or ""),
+        email=str(user.get("email") or ""),
+        role=str(user.get("role") or ""),
+    )
+    headers = _user_headers(env, person, request)
+    chat_id = metadata.get("chat_id") if isinstance(metadata, dict) else None
+    if chat_id:
+        headers[_name(env, "FORWARD_SESSION_INFO_HEADER_CHAT_ID")] = str(chat_id)
+    return headers
+
+
+def _user_headers(env: object, person: SimpleNamespace, request: object) -> dict:
+    try:
+        from open_webui.utils.headers import include_user_info_headers
+    except ImportError:  # Open WebUI 0.6.0
+        return {
+            _name(env, "FORWARD_USER_INFO_HEADER_USER_NAME"): quote(
+                person.name, safe=" "
+            ),
+            _name(env, "FORWARD_USER_INFO_HEADER_USER_ID"): person.id,
+            _name(env, "FORWARD_USER_INFO_HEADER_USER_EMAIL"): person.email,
+            _name(env, "FORWARD_USER_INFO_HEADER_USER_ROLE"): person.role,
+        }
+    # 0.11 added the incoming request (for the auth-type header).
+    if "request" in inspect.signature(include_user_info_headers).parameters:
+        return dict(include_user_info_headers({}, person, request=request))
+    return dict(include_user_info_headers({}, person))
+
+
+def _name(env: object, setting: str) -> str:
+    return str(getattr(env, setting, None) or _DEFAULT_NAMES[setting])

@@ -616,8 +616,8 @@ def _name(env: object, setting: str) -> str:
 
 METRICS = ("requests", "tokens", "usd")
 PERIODS = ("minute", "hour", "day", "week", "month")
-# From this share of a limit used, the user is told what is left.
-NEAR = 0.8
+# Once no more than this share of a limit is left, the user is told what is.
+NEARLY_USED = 0.2
 
 _LIMIT = re.compile(
     r"\s*(?P<metric>[a-z]+)\s*/\s*(?P<period>[a-z]+)\s*=\s*(?P<amount>\d+(?:\.\d+)?)\s*"
@@ -712,9 +712,13 @@ def over_limit(limit: Limit, totals: Totals, now: datetime) -> str | None:
 
 
 def left_note(limit: Limit, totals: Totals, now: datetime) -> str | None:
-    """`2 requests left this hour (until 10:00 UTC)`, once a limit is nearly used."""
+    """`1 request left this hour (until 10:00 UTC)`, once a limit is nearly used.
+
+    Nearly: a fifth or less of it left, or for requests, one or none.
+    """
     left = max(limit.amount - totals.of(limit.metric), 0)
-    if left > limit.amount * (1 - NEAR):
+    last = limit.metric == "requests" and left <= 1
+    if left > limit.amount * NEARLY_USED and not last:
         return None
     until = window_end(limit.period, now).strftime("%H:%M UTC")
     if limit.period in ("week", "month"):

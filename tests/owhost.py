@@ -150,10 +150,11 @@ class Host:
         emitter=None,
         task: str | None = None,
         metadata: dict | None = None,
+        user_id: str = "user-1",
     ):
         """`generate_function_chat_completion` up to the pipe's return value."""
         self._refresh_valves()
-        user = {"id": "user-1", "email": "u@example.com", "name": "U", "role": "user"}
+        user = {"id": user_id, "email": "u@example.com", "name": "U", "role": "user"}
         user["valves"] = self.pipe.UserValves(**(user_valves or {}))
         offered = {
             "__user__": user,

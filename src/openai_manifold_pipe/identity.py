@@ -19,14 +19,8 @@ import sys
 from types import SimpleNamespace
 from urllib.parse import quote
 
-# Open WebUI 0.6.0 had no builder; these were its fixed names.
-_DEFAULT_NAMES = {
-    "FORWARD_USER_INFO_HEADER_USER_NAME": "X-OpenWebUI-User-Name",
-    "FORWARD_USER_INFO_HEADER_USER_ID": "X-OpenWebUI-User-Id",
-    "FORWARD_USER_INFO_HEADER_USER_EMAIL": "X-OpenWebUI-User-Email",
-    "FORWARD_USER_INFO_HEADER_USER_ROLE": "X-OpenWebUI-User-Role",
-    "FORWARD_SESSION_INFO_HEADER_CHAT_ID": "X-OpenWebUI-Chat-Id",
-}
+# The chat id's header before Open WebUI 0.8 let FORWARD_SESSION_INFO_HEADER_CHAT_ID name it.
+CHAT_ID_HEADER = "X-OpenWebUI-Chat-Id"
 
 
 def safety_identifier(user_id: str) -> str:
@@ -49,30 +43,23 @@ def forwarded_headers(
         email=str(user.get("email") or ""),
         role=str(user.get("role") or ""),
     )
-    headers = _user_headers(env, person, request)
-    chat_id = metadata.get("chat_id") if isinstance(metadata, dict) else None
-    if chat_id:
-        headers[_name(env, "FORWARD_SESSION_INFO_HEADER_CHAT_ID")] = str(chat_id)
-    return headers
-
-
-def _user_headers(env: object, person: SimpleNamespace, request: object) -> dict:
     try:
         from open_webui.utils.headers import include_user_info_headers
-    except ImportError:  # Open WebUI 0.6.0
+    except ImportError:  # Open WebUI 0.6.0: fixed names, and no chat id
+        # Quoted, unlike 0.6.0's own, which fails on a name that is not ASCII.
         return {
-            _name(env, "FORWARD_USER_INFO_HEADER_USER_NAME"): quote(
-                person.name, safe=" "
-            ),
-            _name(env, "FORWARD_USER_INFO_HEADER_USER_ID"): person.id,
-            _name(env, "FORWARD_USER_INFO_HEADER_USER_EMAIL"): person.email,
-            _name(env, "FORWARD_USER_INFO_HEADER_USER_ROLE"): person.role,
+            "X-OpenWebUI-User-Name": quote(person.name, safe=" "),
+            "X-OpenWebUI-User-Id": person.id,
+            "X-OpenWebUI-User-Email": person.email,
+            "X-OpenWebUI-User-Role": person.role,
         }
     # 0.11 added the incoming request (for the auth-type header).
     if "request" in inspect.signature(include_user_info_headers).parameters:
-        return dict(include_user_info_headers({}, person, request=request))
-    return dict(include_user_info_headers({}, person))
-
-
-def _name(env: object, setting: str) -> str:
-    return str(getattr(env, setting, None) or _DEFAULT_NAMES[setting])
+        headers = dict(include_user_info_headers({}, person, request=request))
+    else:
+        headers = dict(include_user_info_headers({}, person))
+    chat_id = metadata.get("chat_id") if isinstance(metadata, dict) else None
+    if chat_id:
+        name = getattr(env, "FORWARD_SESSION_INFO_HEADER_CHAT_ID", CHAT_ID_HEADER)
+        headers[str(name)] = str(chat_id)
+    return headers

@@ -574,7 +574,7 @@ def forwarded_headers(
     try:
         from open_webui.utils.headers import include_user_info_headers
     except ImportError:  # Open WebUI 0.6.0: fixed names, and no chat id
-        # Quoted, unlike 0.6.0's own, which fails on a name that is not ASCII.
+        # Quoted, unlike 0.6.0's own: a header cannot carry a name that is not ASCII.
         return {
             "X-OpenWebUI-User-Name": quote(person.name, safe=" "),
             "X-OpenWebUI-User-Id": person.id,

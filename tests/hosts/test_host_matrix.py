@@ -4,7 +4,8 @@ For each release in `scripts/hosts.py` (HOSTS), in a virtualenv of its own built
 uv: the built file installed the way an admin pastes it (over the REST API, its id
 from the frontmatter), two users chatting at once on their own keys, streamed and
 whole on the API path, a user without a key told what to do, a reasoning model's
-reasoning reaching the client, and no key anywhere in the server's log.
+reasoning reaching the client, USER_QUOTA counted in the host's own database, and no
+key anywhere in the server's log.
 
 Marked `hosts` (and `e2e`): `python3 scripts/test.py -m hosts` runs only these,
 `-m "not hosts"` leaves them out. A release's first build takes 20-40 s (uv, shared
@@ -14,6 +15,7 @@ cache in `.hosts/`), its start 15-25 s.
 from __future__ import annotations
 
 import secrets
+import sqlite3
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -62,8 +64,8 @@ class Server:
         self.admin = OpenWebUI(self.process.base_url)
         self.admin.signup("Admin", "admin@example.com", "pw-admin-12345")
         self.function = self.admin.install_function(PIPE_FILE.read_text(encoding="utf-8"))
-        self.admin.update_valves(PIPE_ID, {"OPENAI_API_BASE_URL": chat_up.base_url,
-                                           "OPENAI_API_KEY": ADMIN_KEY})
+        self.valves = {"OPENAI_API_BASE_URL": chat_up.base_url, "OPENAI_API_KEY": ADMIN_KEY}
+        self.admin.update_valves(PIPE_ID, self.valves)
 
     def stop(self) -> None:
         self.admin.close()
@@ -148,6 +150,30 @@ def test_reasoning_reaches_the_client(host: Server, chat_up: FakeOpenAI):
         for choice in chunk.get("choices") or ()
     )
     assert thought.startswith("Thinking about:") and streamed.content == answer_text(PROMPT)
+
+
+def test_the_shared_key_quota_counts_in_the_hosts_database(host: Server, chat_up: FakeOpenAI):
+    """The ledger through the host's own engine: sync before 0.9, async after."""
+    user = host.admin.create_user("Counted")
+    quota = {"ALLOW_GLOBAL_KEY_FALLBACK": True, "USER_QUOTA": "requests/day=2"}
+    host.admin.update_valves(PIPE_ID, {**host.valves, **quota})
+    chat_up.clear()
+    try:
+        for n in range(2):
+            answer = user.chat_api(f"{PIPE_ID}.gpt-4o", f"{n} {PROMPT}")
+            assert answer["choices"][0]["message"]["content"] == answer_text(f"{n} {PROMPT}")
+        refused = user.chat_api_stream(f"{PIPE_ID}.gpt-4o", PROMPT)
+        [error] = refused.errors
+        assert "2 requests of 2 requests today" in error["message"], error
+    finally:
+        host.admin.update_valves(PIPE_ID, host.valves)
+    assert [r.key for r in chat_up.chat_requests()] == [ADMIN_KEY, ADMIN_KEY]
+    with sqlite3.connect(host.process.data_dir / "webui.db") as db:
+        rows = db.execute("SELECT kind, model, input_tokens FROM openai_manifold_pipe_ledger "
+                          "WHERE user_id = ?", (user.user["id"],)).fetchall()
+    assert [(kind, model) for kind, model, _ in rows] == [("chat", "gpt-4o")] * 2
+    assert all(tokens > 0 for _, _, tokens in rows)
+    assert "USER_QUOTA not applied" not in host.log_path.read_text(encoding="utf-8")
 
 
 def test_no_key_in_the_log(host: Server):

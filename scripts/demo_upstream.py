@@ -30,22 +30,26 @@ import os
 import re
 import socket
 import sys
-import threading
 import time
 import uuid
 from pathlib import Path
 from typing import Any
+
+# Its neighbours in scripts/ (also when imported from elsewhere): never tests/.
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 try:
     from aiohttp import web
 except ImportError:  # run with a bare python3: use the project's venv instead
     if __name__ != "__main__":
         raise
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
     from bootstrap import ensure_venv
 
     _python = ensure_venv(["host"])
     os.execv(_python, [str(_python), str(Path(__file__).resolve()), *sys.argv[1:]])
+
+from chat_text import last_user_text, message_text  # noqa: E402
+from loopthread import LoopThread  # noqa: E402
 
 MODELS = [
     "gpt-4o",
@@ -80,29 +84,6 @@ def is_reasoning_model(model: str) -> bool:
         return True
     match = re.match(r"gpt-(\d+)", name)
     return bool(match and int(match.group(1)) >= 5)
-
-
-def message_text(message: Any) -> str:
-    """A message's text, whether `content` is a string or a list of parts."""
-    if not isinstance(message, dict):
-        return ""
-    content = message.get("content")
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        return " ".join(
-            part.get("text", "")
-            for part in content
-            if isinstance(part, dict) and isinstance(part.get("text"), str)
-        )
-    return ""
-
-
-def last_user_text(messages: list) -> str:
-    for message in reversed(messages):
-        if isinstance(message, dict) and message.get("role") == "user":
-            return message_text(message)
-    return ""
 
 
 def topic_of(question: str) -> str:
@@ -266,11 +247,8 @@ class DemoUpstream:
         self.host = host
         self.port = port
         self.delay = delay
-        self._loop: asyncio.AbstractEventLoop | None = None
         self._runner: web.AppRunner | None = None
-        self._thread: threading.Thread | None = None
-        self._ready = threading.Event()
-        self._error: BaseException | None = None
+        self._thread: LoopThread | None = None
 
     @property
     def base_url(self) -> str:
@@ -302,38 +280,15 @@ class DemoUpstream:
             self._runner = None
 
     def start(self) -> DemoUpstream:
-        self._thread = threading.Thread(
-            target=self._run, name="demo-upstream", daemon=True
-        )
+        """Serve from a background thread (RuntimeError if it cannot)."""
+        self._thread = LoopThread("demo upstream", self.serve, self.close)
         self._thread.start()
-        self._ready.wait(15)
-        if self._error is not None:
-            raise RuntimeError(f"demo upstream failed to start: {self._error}")
         return self
 
-    def _run(self) -> None:
-        loop = asyncio.new_event_loop()
-        self._loop = loop
-        try:
-            loop.run_until_complete(self.serve())
-        except BaseException as exc:  # reported by start()
-            self._error = exc
-            self._ready.set()
-            loop.close()
-            return
-        self._ready.set()
-        try:
-            loop.run_forever()
-        finally:
-            loop.run_until_complete(self.close())
-            loop.close()
-
     def stop(self) -> None:
-        if self._loop is not None and self._thread is not None:
-            self._loop.call_soon_threadsafe(self._loop.stop)
-            self._thread.join(10)
+        if self._thread is not None:
+            self._thread.stop()
         self._thread = None
-        self._loop = None
 
     # -- routes -------------------------------------------------------------------------
 

@@ -60,8 +60,9 @@ CHAT_COMPLETION_PARAMS: frozenset[str] = frozenset(
         "web_search_options",
     }
 )
-# Refused by reasoning models; again the fake's own reading, not the pipe's
-# (src/.../reasoning.py), which it checks.
+# Refused by reasoning models. Again the fake's own list, never imported from the
+# pipe's SAMPLING_PARAMS (src/.../reasoning.py): the pipe's list is under test, and a
+# fake that trusted it would approve whatever the pipe leaves in.
 SAMPLING_PARAMS = (
     "temperature",
     "top_p",

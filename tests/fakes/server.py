@@ -5,11 +5,12 @@ headers, connection reuse under load) only show up on a real socket, so tests ta
 the fakes through aiohttp exactly as the pipe talks to api.openai.com. Nothing here
 mocks aiohttp.
 
-The server runs in a background thread with its own event loop, so it keeps answering
-while the test's loop (or an Open WebUI subprocess) is busy. Every request is recorded
-(`requests`) before anything can fail; then come the early faults, the key check
-(`_check_auth`) and the route (`_route`), which a subclass fills in: `FakeOpenAI`
-(`tests/upstream.py`) and, through it, every provider fake.
+The server runs in a background thread with its own event loop
+(`scripts/loopthread.py`), so it keeps answering while the test's loop (or an Open
+WebUI subprocess) is busy. Every request is recorded (`requests`) before anything can
+fail; then come the early faults, the key check (`_check_auth`) and the route
+(`_route`), which a subclass fills in: `FakeOpenAI` (`tests/upstream.py`) and, through
+it, every provider fake.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from typing import Any, Self
 
 from aiohttp import web
 
+from scripts.loopthread import LoopThread
 from tests.fakes.faults import EARLY_FAULTS, FAULT_KINDS, Fault, parse_fault_marker
 from tests.fakes.faults import status_answer
 from tests.fakes.openai_errors import ApiError, error_body, invalid_key_message
@@ -54,11 +56,8 @@ class FakeServer:
         self._lock = threading.Lock()
         self._faults: list[Fault] = []
         self._marker_uses: dict[str, int] = {}
-        self._thread: threading.Thread | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: LoopThread | None = None
         self._runner: web.AppRunner | None = None
-        self._ready = threading.Event()
-        self._startup_error: BaseException | None = None
         self._stopping = False
 
     # ---- lifecycle ----------------------------------------------------------------
@@ -80,24 +79,18 @@ class FakeServer:
         if self._thread is not None:
             return self
         self._stopping = False
-        self._startup_error = None
-        self._ready.clear()
-        name = type(self).__name__
-        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
-        self._thread.start()
-        if not self._ready.wait(15):
-            raise RuntimeError(f"{name} did not start within 15 s")
-        if self._startup_error is not None:
-            self._thread.join(5)
-            self._thread = None
-            raise RuntimeError(f"{name} failed to start") from self._startup_error
+        # A private event loop, so the test's own loop can block freely.
+        thread = LoopThread(type(self).__name__, self._serve)
+        thread.start()
+        self._thread = thread
         return self
 
     def stop(self) -> None:
         """Stop serving: open streams are cut after a short grace period."""
-        thread, loop = self._thread, self._loop
-        if thread is None or loop is None:
+        thread = self._thread
+        if thread is None or thread.loop is None:
             return
+        loop = thread.loop
         self._stopping = True
         if self._runner is not None and loop.is_running():
             future = asyncio.run_coroutine_threadsafe(self._runner.cleanup(), loop)
@@ -105,10 +98,8 @@ class FakeServer:
                 future.result(timeout=10)
             except Exception:  # noqa: BLE001 - stopping must not fail a test
                 pass
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(10)
+        thread.stop(10)
         self._thread = None
-        self._loop = None
         self._runner = None
 
     def __enter__(self) -> Self:
@@ -116,32 +107,6 @@ class FakeServer:
 
     def __exit__(self, *exc_info: object) -> None:
         self.stop()
-
-    def _run(self) -> None:
-        """Thread body: a private event loop, so the test's own loop can block freely."""
-        loop = asyncio.new_event_loop()
-        asyncio.set_event_loop(loop)
-        self._loop = loop
-        try:
-            loop.run_until_complete(self._serve())
-        except BaseException as error:  # noqa: BLE001 - reported by start()
-            self._startup_error = error
-            self._ready.set()
-            loop.close()
-            return
-        self._ready.set()
-        try:
-            loop.run_forever()
-        finally:
-            pending = asyncio.all_tasks(loop)
-            for task in pending:
-                task.cancel()
-            if pending:
-                loop.run_until_complete(
-                    asyncio.gather(*pending, return_exceptions=True)
-                )
-            loop.run_until_complete(loop.shutdown_asyncgens())
-            loop.close()
 
     async def _serve(self) -> None:
         """Bind the socket ourselves (port 0 works) and start aiohttp on it."""

@@ -15,30 +15,24 @@ included; markers are ignored there so a title request never trips a fault.
 from __future__ import annotations
 
 import re
-from typing import Any
+
+# Shared with the demo's upstream, which may not import from tests/.
+from scripts.chat_text import last_user_text, message_text
+
+# What the fakes import from here, the two shared helpers included.
+__all__ = [
+    "MARKER_RE",
+    "is_task_prompt",
+    "last_user_text",
+    "marker_number",
+    "message_text",
+    "parse_markers",
+    "split_words",
+    "strip_markers",
+    "thought_words",
+]
 
 MARKER_RE = re.compile(r"\[\[(\w+)(?::(.*?))?\]\]", re.DOTALL)
-
-
-def message_text(message: Any) -> str:
-    """The text of a message, whether `content` is a string or a list of parts."""
-    if not isinstance(message, dict):
-        return ""
-    content = message.get("content")
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        parts = [part.get("text", "") for part in content if isinstance(part, dict)]
-        return " ".join(part for part in parts if isinstance(part, str))
-    return ""
-
-
-def last_user_text(messages: list) -> str:
-    """The text of the last `user` message ("" if there is none)."""
-    for message in reversed(messages):
-        if isinstance(message, dict) and message.get("role") == "user":
-            return message_text(message)
-    return ""
 
 
 def is_task_prompt(text: str) -> bool:

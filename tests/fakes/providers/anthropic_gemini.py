@@ -35,12 +35,11 @@ ANTHROPIC = Profile(
     name="anthropic",
     title="Anthropic (OpenAI SDK compatibility)",
     host="api.anthropic.com",
-    models=tuple(ANTHROPIC_MODELS),
+    offered=tuple(ANTHROPIC_MODELS),
     chat_model="claude-sonnet-4-5-20250929",
     second_model="claude-haiku-4-5-20251001",
     key=make_key("sk-ant-api03-", "anthropic"),
     global_key=make_key("sk-ant-api03-", "antglobal"),
-    offered=frozenset(ANTHROPIC_MODELS),
 )
 
 GEMINI_OFFERED = (
@@ -70,7 +69,8 @@ GEMINI = Profile(
     title="Google Gemini (OpenAI compatibility)",
     host="generativelanguage.googleapis.com",
     prefix="/v1beta/openai",
-    models=GEMINI_OFFERED + GEMINI_HIDDEN,
+    offered=GEMINI_OFFERED,
+    hidden=GEMINI_HIDDEN,
     chat_model="models/gemini-2.5-flash",
     second_model="models/gemini-2.5-pro",
     key=make_key("AIzaSy", "gemini", 33),
@@ -78,8 +78,6 @@ GEMINI = Profile(
     accepted=CHAT_COMPLETION_PARAMS
     - {"logit_bias", "store", "metadata", "service_tier", "prediction"},
     refusal_style="gemini",
-    offered=frozenset(GEMINI_OFFERED),
-    hidden=frozenset(GEMINI_HIDDEN),
 )
 
 

@@ -28,13 +28,12 @@ DEEPSEEK = Profile(
     name="deepseek",
     title="DeepSeek",
     host="api.deepseek.com",
-    models=("deepseek-chat", "deepseek-reasoner"),
+    offered=("deepseek-chat", "deepseek-reasoner"),
     chat_model="deepseek-chat",
     key=make_key("sk-", "deepseek"),
     global_key=make_key("sk-", "dsglobal"),
     reasoning=(("deepseek-reasoner", "reasoning_content"),),
     reasoning_model="deepseek-reasoner",
-    offered=frozenset({"deepseek-chat", "deepseek-reasoner"}),
     error_kinds=("rate_limit", "bad_request", "not_found", "credits"),
 )
 
@@ -88,15 +87,14 @@ MISTRAL = Profile(
     name="mistral",
     title="Mistral AI",
     host="api.mistral.ai",
-    models=tuple(MISTRAL_NAMES),
+    offered=tuple(MISTRAL_CHAT),
+    hidden=tuple(MISTRAL_OTHER),
     chat_model="mistral-small-latest",
     second_model="mistral-large-latest",
     key=make_key("", "mistral", 32),
     global_key=make_key("", "mistral-global", 32),
     accepted=MISTRAL_PARAMS,
     refusal_style="2025",
-    offered=frozenset(MISTRAL_CHAT),
-    hidden=frozenset(MISTRAL_OTHER),
 )
 
 PERPLEXITY = Profile(
@@ -111,6 +109,7 @@ PERPLEXITY = Profile(
         "sonar-reasoning-pro",
         "sonar-deep-research",
     ),
+    offered=frozenset({"sonar", "sonar-pro", "sonar-reasoning-pro"}),
     chat_model="sonar-pro",
     second_model="sonar",
     key=make_key("pplx-", "perplexity"),
@@ -119,7 +118,6 @@ PERPLEXITY = Profile(
     reasoning=(("sonar-reasoning-pro", "think"), ("sonar-reasoning", "think")),
     reasoning_model="sonar-reasoning-pro",
     allowlist="sonar, sonar-pro, sonar-reasoning-pro",
-    offered=frozenset({"sonar", "sonar-pro", "sonar-reasoning-pro"}),
     chunk_extra="citations",
 )
 
@@ -128,6 +126,7 @@ MINIMAX = Profile(
     title="MiniMax",
     host="api.minimax.io",
     models=("MiniMax-M2", "MiniMax-M1", "MiniMax-Text-01"),
+    offered=frozenset({"MiniMax-M2", "MiniMax-Text-01"}),
     chat_model="MiniMax-Text-01",
     second_model="MiniMax-M1",
     key=make_key("eyJhbGciOiJSUzI1NiJ9.", "minimax", 60),
@@ -136,7 +135,6 @@ MINIMAX = Profile(
     reasoning=(("MiniMax-M2", "think"), ("MiniMax-M1", "think")),
     reasoning_model="MiniMax-M2",
     allowlist="MiniMax-M2, MiniMax-Text-01",
-    offered=frozenset({"MiniMax-M2", "MiniMax-Text-01"}),
 )
 
 PERPLEXITY_401_HTML = (

@@ -73,6 +73,8 @@ OPENAI = Profile(
     title="OpenAI",
     host="api.openai.com",
     models=tuple(OPENAI_MODELS),
+    offered=OPENAI_OFFERED,
+    hidden=OPENAI_HIDDEN,
     chat_model="gpt-4o-mini",
     second_model="gpt-4.1",
     key=make_key("sk-proj-", "openai"),
@@ -80,8 +82,6 @@ OPENAI = Profile(
     openai_rules=True,
     responses=True,
     reasoning_model="o4-mini",  # hidden reasoning: reasoning_tokens in usage only
-    offered=OPENAI_OFFERED,
-    hidden=OPENAI_HIDDEN,
 )
 
 AZURE_OFFERED = (
@@ -111,15 +111,14 @@ AZURE_V1 = Profile(
     dialect="azure",
     host="myres.openai.azure.com",
     prefix="/openai/v1",
-    models=AZURE_OFFERED + AZURE_HIDDEN,
+    offered=AZURE_OFFERED,
+    hidden=AZURE_HIDDEN,
     chat_model="gpt-4o-mini",
     second_model="gpt-4.1",
     key=make_key("", "azure", 32),
     global_key=make_key("", "azure-global", 32),
     openai_rules=True,
     responses=True,  # {prefix}/responses: /openai/v1/responses
-    offered=frozenset(AZURE_OFFERED),
-    hidden=frozenset(AZURE_HIDDEN),
     chunk_extra="prompt_filter_results",
     error_kinds=("rate_limit", "content_filter", "not_found"),
 )
@@ -130,13 +129,12 @@ AZURE_DEPLOYMENT = Profile(
     dialect="azure",
     host="myres.openai.azure.com",
     prefix=f"/openai/deployments/{AZURE_DEPLOYMENT_NAME}",
-    models=(AZURE_DEPLOYMENT_NAME,),
+    offered=(AZURE_DEPLOYMENT_NAME,),
     chat_model=AZURE_DEPLOYMENT_NAME,
     key=AZURE_V1.key,
     global_key=AZURE_V1.global_key,
     list_models=False,
     openai_rules=True,
-    offered=frozenset({AZURE_DEPLOYMENT_NAME}),
     chunk_extra="prompt_filter_results",
     error_kinds=("rate_limit", "content_filter"),
 )
@@ -148,14 +146,13 @@ GATEWAY = Profile(
     title="OpenAI-compatible gateway",
     dialect="openai",
     host="llm-gateway.example.com",
-    models=("gpt-4o-mini", "claude-sonnet-4-5", "llama-3.3-70b"),
+    offered=("gpt-4o-mini", "claude-sonnet-4-5", "llama-3.3-70b"),
     chat_model="llama-3.3-70b",
     second_model="claude-sonnet-4-5",
     key=make_key("sk-", "gateway"),
     global_key=make_key("sk-", "gwglobal"),
     accepted=CHAT_COMPLETION_PARAMS,
     refusal_style="list",
-    offered=frozenset({"gpt-4o-mini", "claude-sonnet-4-5", "llama-3.3-70b"}),
 )
 
 # What Azure's content filter says of a harmless prompt or answer.

@@ -33,7 +33,11 @@ class Profile:
     dialect: str = ""  # its `Dialect`'s name: "openai", "azure"... (default: `name`)
     host: str | None = None  # the real host (reached through HTTP_PROXY); None: local
     prefix: str = "/v1"  # the base URL's path
-    models: tuple[str, ...]  # everything the server knows (and lists, if it lists)
+    # Everything the server knows (and lists, if it lists); by default the offered ids,
+    # then the hidden ones, in the order given.
+    models: tuple[str, ...] = ()
+    offered: frozenset[str] = frozenset()  # ids the admin must see (any collection)
+    hidden: frozenset[str] = frozenset()  # ids never offered (any collection)
     chat_model: str  # a plain chat model
     key: str | None = None  # a valid key (the user's); None: the server checks no key
     global_key: str | None = None  # another valid key (the admin's)
@@ -43,8 +47,6 @@ class Profile:
     refusal_style: str | None = None  # how unknown arguments are refused (`refusal`)
     reasoning: tuple[tuple[str, str], ...] = ()  # (model, field or "think")
     reasoning_model: str | None = None  # the model the reasoning test uses
-    offered: frozenset[str] = frozenset()  # ids the admin must see
-    hidden: frozenset[str] = frozenset()  # ids never offered
     allowlist: str = ""  # the MODEL_ALLOWLIST an admin sets for this provider
     chunk_extra: str | None = None  # a top-level chunk field the provider adds
     error_kinds: tuple[str, ...] = ("rate_limit", "bad_request", "not_found")
@@ -55,6 +57,12 @@ class Profile:
     def __post_init__(self) -> None:
         if not self.dialect:  # most providers speak a dialect of their own
             object.__setattr__(self, "dialect", self.name)
+        if not self.models:  # listed in the order given: no sets here
+            for ids in (self.offered, self.hidden):
+                assert not ids or not isinstance(ids, (set, frozenset)), self.name
+            object.__setattr__(self, "models", (*self.offered, *self.hidden))
+        object.__setattr__(self, "offered", frozenset(self.offered))
+        object.__setattr__(self, "hidden", frozenset(self.hidden))
 
     @property
     def local(self) -> bool:

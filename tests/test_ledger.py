@@ -7,6 +7,7 @@ Both engine kinds run: the async one Open WebUI has from 0.9, the sync one befor
 
 import logging
 import sqlite3
+import sys
 
 import pytest
 from sqlalchemy import create_engine
@@ -203,3 +204,30 @@ async def test_a_broken_ledger_lets_chats_through_and_logs_once(
     ]
     assert len(warnings) == 1 and "chats go through uncounted" in warnings[0]
     assert GLOBAL[-8:] not in warnings[0]
+
+
+async def test_without_open_webui_the_file_still_chats(upstream, monkeypatch, caplog):
+    """SPEC "Imports": the ledger's lazy imports failing is a ledger failure, no more."""
+    monkeypatch.setitem(sys.modules, "open_webui", None)  # import open_webui fails
+    pipe = load_pipe()
+    host = Host(
+        pipe,
+        {
+            "OPENAI_API_BASE_URL": upstream.base_url,
+            "OPENAI_API_KEY": GLOBAL,
+            "ALLOW_GLOBAL_KEY_FALLBACK": True,
+            "USER_QUOTA": "requests/hour=1",
+        },
+    )
+    try:
+        with caplog.at_level(logging.WARNING, logger="openai_manifold_pipe"):
+            for n in range(2):
+                assert text_of(await chat(host, f"chat {n}")) == answer_text(
+                    f"chat {n}"
+                )
+    finally:
+        await pipe.close()
+    [warning] = [
+        r.getMessage() for r in caplog.records if "USER_QUOTA" in r.getMessage()
+    ]
+    assert "ModuleNotFoundError" in warning or "ImportError" in warning

@@ -36,21 +36,24 @@ def make_engine(kind: str, path):
     return create_engine(f"sqlite:///{path}")
 
 
+def quota_host(pipe, upstream, quota: str) -> Host:
+    """The pipe as an admin sets it up: users without a key on the global one, limited."""
+    valves = {
+        "OPENAI_API_BASE_URL": upstream.base_url,
+        "OPENAI_API_KEY": GLOBAL,
+        "ALLOW_GLOBAL_KEY_FALLBACK": True,
+        "USER_QUOTA": quota,
+    }
+    return Host(pipe, valves)
+
+
 @pytest.fixture
 async def counted(upstream, database, engine_kind):
     """A pipe whose users chat on the global key under USER_QUOTA."""
     pipe = load_pipe()
     ledger_class = type(pipe._ledger)
     pipe._ledger = ledger_class(make_engine(engine_kind, database))
-    host = Host(
-        pipe,
-        {
-            "OPENAI_API_BASE_URL": upstream.base_url,
-            "OPENAI_API_KEY": GLOBAL,
-            "ALLOW_GLOBAL_KEY_FALLBACK": True,
-            "USER_QUOTA": "requests/hour=3",
-        },
-    )
+    host = quota_host(pipe, upstream, "requests/hour=3")
     yield host
     await host.pipe.close()
 
@@ -182,15 +185,7 @@ async def test_a_broken_ledger_lets_chats_through_and_logs_once(
     pipe = load_pipe()
     missing = tmp_path / "no such directory" / "webui.db"
     pipe._ledger = type(pipe._ledger)(make_engine(engine_kind, missing))
-    host = Host(
-        pipe,
-        {
-            "OPENAI_API_BASE_URL": upstream.base_url,
-            "OPENAI_API_KEY": GLOBAL,
-            "ALLOW_GLOBAL_KEY_FALLBACK": True,
-            "USER_QUOTA": "requests/hour=1",
-        },
-    )
+    host = quota_host(pipe, upstream, "requests/hour=1")
     try:
         with caplog.at_level(logging.WARNING, logger="openai_manifold_pipe"):
             for n in range(3):
@@ -210,15 +205,7 @@ async def test_without_open_webui_the_file_still_chats(upstream, monkeypatch, ca
     """SPEC "Imports": the ledger's lazy imports failing is a ledger failure, no more."""
     monkeypatch.setitem(sys.modules, "open_webui", None)  # import open_webui fails
     pipe = load_pipe()
-    host = Host(
-        pipe,
-        {
-            "OPENAI_API_BASE_URL": upstream.base_url,
-            "OPENAI_API_KEY": GLOBAL,
-            "ALLOW_GLOBAL_KEY_FALLBACK": True,
-            "USER_QUOTA": "requests/hour=1",
-        },
-    )
+    host = quota_host(pipe, upstream, "requests/hour=1")
     try:
         with caplog.at_level(logging.WARNING, logger="openai_manifold_pipe"):
             for n in range(2):

@@ -32,12 +32,12 @@ required_open_webui_version: 0.6.0
 #   transport.py          one pooled aiohttp session, timeouts and retries.
 #   unreachable.py        the background tasks of a chat whose endpoint just gave no answer.
 #   usage.py              the one-line summary shown with an answer: tokens, speed and cost.
-#   ledger.py             one row per shared-key chat, in a table of the pipe's own in Open WebUI's database.
 #   valves.py             the admin's and each user's settings, checked when saved.
 #   credentials.py        the key, organization and project one user's chat goes out with.
 #   reasoning.py          what OpenAI's reasoning models accept.
 #   payload.py            the request body the upstream receives, and only what it accepts.
 #   exchange.py           one chat request on its way to the upstream and back.
+#   ledger.py             one row per shared-key chat, in a table of the pipe's own in Open WebUI's database.
 #   responses_payload.py  a chat as a request to OpenAI's `/responses`.
 #   responses_stream.py   OpenAI's `/responses` events, as the chat chunks Open WebUI reads.
 #   pipe.py               the class Open WebUI loads, lists models from and chats through.
@@ -2129,229 +2129,6 @@ def _count(data: dict, *names: str) -> int:
     return 0
 
 
-# ----- ledger.py -------------------------------------------------------------
-# Ledger: one row per shared-key chat, in a table of the pipe's own in Open WebUI's database.
-#
-# Open WebUI's `chat_message` rows cannot count a quota: they hold web-page chats
-# only, and not which key served them. So the pipe keeps its own table,
-# `openai_manifold_pipe_ledger`, created when missing, beside Open WebUI's tables
-# and through Open WebUI's own engine: every replica on the same database agrees,
-# and a restart loses nothing.
-#
-# Open WebUI and SQLAlchemy are imported here lazily, inside the functions that
-# need them, only when USER_QUOTA is set: without them the pipe still loads and
-# chats. Open WebUI 0.9 and later have an async engine, which is used as is; older
-# hosts have a sync one only, which runs in a worker thread. Either way the event
-# loop never waits on the database. A ledger that cannot be read or written never
-# stops a chat: the chat goes through unchecked, and the failure is logged once.
-
-TABLE = "openai_manifold_pipe_ledger"
-
-
-@dataclass(frozen=True)
-class Admission:
-    """The ledger's answer to one chat: refused, or let through with its row."""
-
-    refusal: str | None = None
-    note: str | None = None
-    row: int | None = None
-
-
-class Ledger:
-    """The table, reached through Open WebUI's engine unless given another one."""
-
-    def __init__(self, engine: Any = None, schema: str | None = None) -> None:
-        self._engine = engine
-        self._schema = schema
-        self._table: Any = None
-        self._failing = False
-
-    async def admit(
-        self,
-        user_id: str,
-        limits: tuple[Limit, ...],
-        *,
-        kind: str,
-        model: str,
-        chat_id: str | None,
-    ) -> Admission:
-        """Judge one more chat against the limits; when allowed, write its row.
-
-        The check and the write are one transaction: one database round trip
-        before the request goes out.
-        """
-        now = datetime.now(timezone.utc)
-        starts = {limit.period: window_start(limit.period, now) for limit in limits}
-
-        def work(connection: Any) -> Admission:
-            spent = _spent(connection, self._table, user_id, starts)
-            refusal, note = judge(limits, spent, task=kind != "chat", now=now)
-            if refusal:
-                return Admission(refusal=refusal)
-            row = _insert(connection, self._table, user_id, now, kind, model, chat_id)
-            return Admission(note=note, row=row)
-
-        return await self._run(work) or Admission()
-
-    async def settle(self, row: int, usage: dict | None, usd: float | None) -> None:
-        """Write what the chat used, once its answer is over."""
-        tokens_in, tokens_out = tokens_of(usage)
-
-        def work(connection: Any) -> None:
-            table = self._table
-            connection.execute(
-                table.update()
-                .where(table.c.id == row)
-                .values(
-                    input_tokens=tokens_in, output_tokens=tokens_out, usd=usd or 0.0
-                )
-            )
-
-        await self._run(work)
-
-    async def drop(self, row: int) -> None:
-        """Forget a chat the upstream never answered: it cost nothing."""
-
-        def work(connection: Any) -> None:
-            connection.execute(self._table.delete().where(self._table.c.id == row))
-
-        await self._run(work)
-
-    async def _run(self, work: Callable[[Any], Any]) -> Any:
-        """Run `work(connection)` in a transaction; on failure, log once and return None."""
-        try:
-            engine = self._engine or _open_webui_engine()
-            if self._table is None:
-                self._table = await self._made(engine)
-            result = await _transaction(engine, work)
-        except Exception as exc:  # quota checking never takes chat down
-            if not self._failing:
-                log.warning(
-                    "USER_QUOTA not applied: the ledger in Open WebUI's database "
-                    "failed (%s: %s); chats go through uncounted until it works",
-                    type(exc).__name__,
-                    str(exc).splitlines()[0][:200] if str(exc) else "",
-                )
-            self._failing = True
-            return None
-        if self._failing:
-            log.warning("USER_QUOTA applies again: the ledger works")
-        self._failing = False
-        return result
-
-    async def _made(self, engine: Any) -> Any:
-        """The table, created when missing; another replica creating it at once is fine."""
-        schema = self._schema if self._engine is not None else _open_webui_schema()
-        table = _define(schema)
-
-        def create(connection: Any) -> None:
-            table.metadata.create_all(connection, checkfirst=True)
-
-        try:
-            await _transaction(engine, create)
-        except Exception:  # lost the race: the second look finds the table
-            await _transaction(engine, create)
-        return table
-
-
-async def _transaction(engine: Any, work: Callable[[Any], Any]) -> Any:
-    """`work(connection)` in one transaction, off the event loop."""
-    if hasattr(engine, "sync_engine"):  # SQLAlchemy's AsyncEngine
-        async with engine.begin() as connection:
-            return await connection.run_sync(work)
-    return await asyncio.to_thread(_sync_transaction, engine, work)
-
-
-def _sync_transaction(engine: Any, work: Callable[[Any], Any]) -> Any:
-    with engine.begin() as connection:
-        return work(connection)
-
-
-def _open_webui_engine() -> Any:
-    """Open WebUI's async engine (0.9 and later), else its sync engine."""
-    from open_webui.internal import db
-
-    return getattr(db, "async_engine", None) or db.engine
-
-
-def _open_webui_schema() -> str | None:
-    from open_webui.internal import db
-
-    return db.metadata_obj.schema
-
-
-def _define(schema: str | None) -> Any:
-    import sqlalchemy as sa
-
-    return sa.Table(
-        TABLE,
-        sa.MetaData(schema=schema),
-        sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-        sa.Column("user_id", sa.String(255), nullable=False),
-        sa.Column("created_at", sa.Float, nullable=False),
-        sa.Column("kind", sa.String(64), nullable=False),
-        sa.Column("model", sa.String(255), nullable=False),
-        sa.Column("chat_id", sa.String(255)),
-        sa.Column("input_tokens", sa.BigInteger, nullable=False, default=0),
-        sa.Column("output_tokens", sa.BigInteger, nullable=False, default=0),
-        sa.Column("usd", sa.Float, nullable=False, default=0.0),
-        sa.Index(f"{TABLE}_user_time", "user_id", "created_at"),
-    )
-
-
-def _spent(
-    connection: Any, table: Any, user_id: str, starts: dict[str, datetime]
-) -> dict[str, Totals]:
-    """This user's requests, tokens and dollars since each window's start, in one query."""
-    if not starts:
-        return {}
-    import sqlalchemy as sa
-
-    columns = []
-    for start in starts.values():
-        recent = table.c.created_at >= start.timestamp()
-        tokens = table.c.input_tokens + table.c.output_tokens
-        columns += [
-            sa.func.sum(sa.case((sa.and_(recent, table.c.kind == "chat"), 1), else_=0)),
-            sa.func.sum(sa.case((recent, tokens), else_=0)),
-            sa.func.sum(sa.case((recent, table.c.usd), else_=0.0)),
-        ]
-    earliest = min(start.timestamp() for start in starts.values())
-    row = connection.execute(
-        sa.select(*columns).where(
-            table.c.user_id == user_id, table.c.created_at >= earliest
-        )
-    ).one()
-    return {
-        period: Totals(int(row[i] or 0), int(row[i + 1] or 0), float(row[i + 2] or 0))
-        for period, i in zip(starts, range(0, len(columns), 3))
-    }
-
-
-def _insert(
-    connection: Any,
-    table: Any,
-    user_id: str,
-    now: datetime,
-    kind: str,
-    model: str,
-    chat_id: str | None,
-) -> int:
-    result = connection.execute(
-        table.insert().values(
-            user_id=user_id,
-            created_at=now.timestamp(),
-            kind=kind[:64],
-            model=model[:255],
-            chat_id=chat_id[:255] if chat_id else None,
-            input_tokens=0,
-            output_tokens=0,
-            usd=0.0,
-        )
-    )
-    return int(result.inserted_primary_key[0])
-
-
 # ----- valves.py -------------------------------------------------------------
 # Valves: the admin's and each user's settings, checked when saved.
 #
@@ -3341,6 +3118,242 @@ def unexpected(exc: Exception, url: str) -> str:
     return f"The request to {host_of(url)} failed unexpectedly ({type(exc).__name__}). Try again."
 
 
+# ----- ledger.py -------------------------------------------------------------
+# Ledger: one row per shared-key chat, in a table of the pipe's own in Open WebUI's database.
+#
+# Open WebUI's `chat_message` rows cannot count a quota: they hold web-page chats
+# only, and not which key served them. So the pipe keeps its own table,
+# `openai_manifold_pipe_ledger`, created when missing, beside Open WebUI's tables
+# and through Open WebUI's own engine: every replica on the same database agrees,
+# and a restart loses nothing.
+#
+# Open WebUI and SQLAlchemy are imported here lazily, inside the functions that
+# need them, only when USER_QUOTA is set: without them the pipe still loads and
+# chats. Open WebUI 0.9 and later have an async engine, which is used as is; older
+# hosts have a sync one only, which runs in a worker thread. Either way the event
+# loop never waits on the database. A ledger that cannot be read or written never
+# stops a chat: the chat goes through unchecked, and the failure is logged once.
+
+TABLE = "openai_manifold_pipe_ledger"
+
+
+@dataclass(frozen=True)
+class Admission:
+    """The ledger's answer to one chat: refused, or let through with its row."""
+
+    refusal: str | None = None
+    note: str | None = None
+    row: int | None = None
+
+
+class Ledger:
+    """The table, reached through Open WebUI's engine unless given another one."""
+
+    def __init__(self, engine: Any = None, schema: str | None = None) -> None:
+        self._engine = engine
+        self._schema = schema
+        self._table: Any = None
+        self._failing = False
+
+    async def admit(
+        self,
+        user_id: str,
+        limits: tuple[Limit, ...],
+        *,
+        kind: str,
+        model: str,
+        chat_id: str | None,
+    ) -> Admission:
+        """Judge one more chat against the limits; when allowed, write its row.
+
+        The check and the write are one transaction: one database round trip
+        before the request goes out.
+        """
+        now = datetime.now(timezone.utc)
+        starts = {limit.period: window_start(limit.period, now) for limit in limits}
+
+        def work(connection: Any) -> Admission:
+            spent = _spent(connection, self._table, user_id, starts)
+            refusal, note = judge(limits, spent, task=kind != "chat", now=now)
+            if refusal:
+                return Admission(refusal=refusal)
+            row = _insert(connection, self._table, user_id, now, kind, model, chat_id)
+            return Admission(note=note, row=row)
+
+        return await self._run(work) or Admission()
+
+    def settler(self, row: int | None) -> Settle | None:
+        """What ends a counted chat: its usage written, or its row dropped if unanswered."""
+        if row is None:
+            return None
+
+        async def settle(usage: dict | None, usd: float | None, answered: bool) -> None:
+            if answered:
+                await self.settle(row, usage, usd)
+            else:
+                await self.drop(row)
+
+        return settle
+
+    async def settle(self, row: int, usage: dict | None, usd: float | None) -> None:
+        """Write what the chat used, once its answer is over."""
+        tokens_in, tokens_out = tokens_of(usage)
+
+        def work(connection: Any) -> None:
+            table = self._table
+            connection.execute(
+                table.update()
+                .where(table.c.id == row)
+                .values(
+                    input_tokens=tokens_in, output_tokens=tokens_out, usd=usd or 0.0
+                )
+            )
+
+        await self._run(work)
+
+    async def drop(self, row: int) -> None:
+        """Forget a chat the upstream never answered: it cost nothing."""
+
+        def work(connection: Any) -> None:
+            connection.execute(self._table.delete().where(self._table.c.id == row))
+
+        await self._run(work)
+
+    async def _run(self, work: Callable[[Any], Any]) -> Any:
+        """Run `work(connection)` in a transaction; on failure, log once and return None."""
+        try:
+            engine = self._engine or _open_webui_engine()
+            if self._table is None:
+                self._table = await self._made(engine)
+            result = await _transaction(engine, work)
+        except Exception as exc:  # quota checking never takes chat down
+            if not self._failing:
+                log.warning(
+                    "USER_QUOTA not applied: the ledger in Open WebUI's database "
+                    "failed (%s: %s); chats go through uncounted until it works",
+                    type(exc).__name__,
+                    str(exc).splitlines()[0][:200] if str(exc) else "",
+                )
+            self._failing = True
+            return None
+        if self._failing:
+            log.warning("USER_QUOTA applies again: the ledger works")
+        self._failing = False
+        return result
+
+    async def _made(self, engine: Any) -> Any:
+        """The table, created when missing; another replica creating it at once is fine."""
+        schema = self._schema if self._engine is not None else _open_webui_schema()
+        table = _define(schema)
+
+        def create(connection: Any) -> None:
+            table.metadata.create_all(connection, checkfirst=True)
+
+        try:
+            await _transaction(engine, create)
+        except Exception:  # lost the race: the second look finds the table
+            await _transaction(engine, create)
+        return table
+
+
+async def _transaction(engine: Any, work: Callable[[Any], Any]) -> Any:
+    """`work(connection)` in one transaction, off the event loop."""
+    if hasattr(engine, "sync_engine"):  # SQLAlchemy's AsyncEngine
+        async with engine.begin() as connection:
+            return await connection.run_sync(work)
+    return await asyncio.to_thread(_sync_transaction, engine, work)
+
+
+def _sync_transaction(engine: Any, work: Callable[[Any], Any]) -> Any:
+    with engine.begin() as connection:
+        return work(connection)
+
+
+def _open_webui_engine() -> Any:
+    """Open WebUI's async engine (0.9 and later), else its sync engine."""
+    from open_webui.internal import db
+
+    return getattr(db, "async_engine", None) or db.engine
+
+
+def _open_webui_schema() -> str | None:
+    from open_webui.internal import db
+
+    return db.metadata_obj.schema
+
+
+def _define(schema: str | None) -> Any:
+    import sqlalchemy as sa
+
+    return sa.Table(
+        TABLE,
+        sa.MetaData(schema=schema),
+        sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+        sa.Column("user_id", sa.String(255), nullable=False),
+        sa.Column("created_at", sa.Float, nullable=False),
+        sa.Column("kind", sa.String(64), nullable=False),
+        sa.Column("model", sa.String(255), nullable=False),
+        sa.Column("chat_id", sa.String(255)),
+        sa.Column("input_tokens", sa.BigInteger, nullable=False, default=0),
+        sa.Column("output_tokens", sa.BigInteger, nullable=False, default=0),
+        sa.Column("usd", sa.Float, nullable=False, default=0.0),
+        sa.Index(f"{TABLE}_user_time", "user_id", "created_at"),
+    )
+
+
+def _spent(
+    connection: Any, table: Any, user_id: str, starts: dict[str, datetime]
+) -> dict[str, Totals]:
+    """This user's requests, tokens and dollars since each window's start, in one query."""
+    if not starts:
+        return {}
+    import sqlalchemy as sa
+
+    columns = []
+    for start in starts.values():
+        recent = table.c.created_at >= start.timestamp()
+        tokens = table.c.input_tokens + table.c.output_tokens
+        columns += [
+            sa.func.sum(sa.case((sa.and_(recent, table.c.kind == "chat"), 1), else_=0)),
+            sa.func.sum(sa.case((recent, tokens), else_=0)),
+            sa.func.sum(sa.case((recent, table.c.usd), else_=0.0)),
+        ]
+    earliest = min(start.timestamp() for start in starts.values())
+    row = connection.execute(
+        sa.select(*columns).where(
+            table.c.user_id == user_id, table.c.created_at >= earliest
+        )
+    ).one()
+    return {
+        period: Totals(int(row[i] or 0), int(row[i + 1] or 0), float(row[i + 2] or 0))
+        for period, i in zip(starts, range(0, len(columns), 3))
+    }
+
+
+def _insert(
+    connection: Any,
+    table: Any,
+    user_id: str,
+    now: datetime,
+    kind: str,
+    model: str,
+    chat_id: str | None,
+) -> int:
+    result = connection.execute(
+        table.insert().values(
+            user_id=user_id,
+            created_at=now.timestamp(),
+            kind=kind[:64],
+            model=model[:255],
+            chat_id=chat_id[:255] if chat_id else None,
+            input_tokens=0,
+            output_tokens=0,
+            usd=0.0,
+        )
+    )
+    return int(result.inserted_primary_key[0])
+
+
 # ----- responses_payload.py --------------------------------------------------
 # Responses payload: a chat as a request to OpenAI's `/responses`.
 #
@@ -4044,16 +4057,9 @@ class Pipe:
         wire, fallback = self._wires(
             body, model, valves, endpoint, __metadata__, identified
         )
-        forwarded = forwarded_headers(__user__, __metadata__, __request__)
-
-        def headers_for(key: str) -> dict[str, str]:
-            return {
-                **endpoint.headers(
-                    key, organization=creds.organization, project=creds.project
-                ),
-                **forwarded,
-            }
-
+        headers_for = _headers_for(
+            endpoint, creds, forwarded_headers(__user__, __metadata__, __request__)
+        )
         shared = creds.shared
         request = ChatRequest(
             self._transport,
@@ -4068,7 +4074,7 @@ class Pipe:
             fallback=fallback,
             on_no_responses=lambda: self._no_responses.add(endpoint.base),
             rekey=(lambda error: headers_for(shared.switch(error))) if shared else None,
-            settle=self._settler(admission.row),
+            settle=self._ledger.settler(admission.row),
             note=admission.note,
         )
         result = await request.stream() if stream else await request.complete()
@@ -4097,19 +4103,6 @@ class Pipe:
             model=model,
             chat_id=chat_id if isinstance(chat_id, str) else None,
         )
-
-    def _settler(self, row: int | None) -> Settle | None:
-        """Writes a counted chat's usage to its ledger row, or drops an unanswered one."""
-        if row is None:
-            return None
-
-        async def settle(usage: dict | None, usd: float | None, answered: bool) -> None:
-            if answered:
-                await self._ledger.settle(row, usage, usd)
-            else:
-                await self._ledger.drop(row)
-
-        return settle
 
     def _wires(
         self,
@@ -4250,6 +4243,20 @@ def _offer(listing: Listing, valves: Valves, endpoint: Endpoint) -> list[dict]:
 def _display_name(model: dict, names: Counter) -> str:
     name = model.get("name")
     return name if name and names[name] == 1 else model["id"]
+
+
+def _headers_for(
+    endpoint: Endpoint, creds: Credentials, forwarded: dict[str, str]
+) -> Callable[[str], dict[str, str]]:
+    """A chat's headers for a key: its own for the first, the next shared key's after a 429."""
+
+    def headers(key: str) -> dict[str, str]:
+        own = endpoint.headers(
+            key, organization=creds.organization, project=creds.project
+        )
+        return {**own, **forwarded}
+
+    return headers
 
 
 def _identified(creds: Credentials, user: dict | None, endpoint: Endpoint) -> dict:

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
+from .exchange import Settle
 from .quota import Limit, Totals, judge, window_start
 from .redact import log
 from .usage import tokens_of
@@ -71,6 +72,19 @@ class Ledger:
             return Admission(note=note, row=row)
 
         return await self._run(work) or Admission()
+
+    def settler(self, row: int | None) -> Settle | None:
+        """What ends a counted chat: its usage written, or its row dropped if unanswered."""
+        if row is None:
+            return None
+
+        async def settle(usage: dict | None, usd: float | None, answered: bool) -> None:
+            if answered:
+                await self.settle(row, usage, usd)
+            else:
+                await self.drop(row)
+
+        return settle
 
     async def settle(self, row: int, usage: dict | None, usd: float | None) -> None:
         """Write what the chat used, once its answer is over."""

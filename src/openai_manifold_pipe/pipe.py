@@ -30,7 +30,7 @@ from .chat import error_chunk, error_completion
 from .credentials import Credentials, credentials
 from .endpoint import Endpoint
 from .errors import ADMIN_VALVES_PATH, PipeError, UpstreamError, host_of
-from .exchange import ChatRequest, Settle, Wire
+from .exchange import ChatRequest, Wire
 from .identity import forwarded_headers, safety_identifier
 from .ledger import Admission, Ledger
 from .payload import build_payload, drop_parameter, strip_function_prefix
@@ -124,16 +124,9 @@ class Pipe:
         wire, fallback = self._wires(
             body, model, valves, endpoint, __metadata__, identified
         )
-        forwarded = forwarded_headers(__user__, __metadata__, __request__)
-
-        def headers_for(key: str) -> dict[str, str]:
-            return {
-                **endpoint.headers(
-                    key, organization=creds.organization, project=creds.project
-                ),
-                **forwarded,
-            }
-
+        headers_for = _headers_for(
+            endpoint, creds, forwarded_headers(__user__, __metadata__, __request__)
+        )
         shared = creds.shared
         request = ChatRequest(
             self._transport,
@@ -148,7 +141,7 @@ class Pipe:
             fallback=fallback,
             on_no_responses=lambda: self._no_responses.add(endpoint.base),
             rekey=(lambda error: headers_for(shared.switch(error))) if shared else None,
-            settle=self._settler(admission.row),
+            settle=self._ledger.settler(admission.row),
             note=admission.note,
         )
         result = await request.stream() if stream else await request.complete()
@@ -177,19 +170,6 @@ class Pipe:
             model=model,
             chat_id=chat_id if isinstance(chat_id, str) else None,
         )
-
-    def _settler(self, row: int | None) -> Settle | None:
-        """Writes a counted chat's usage to its ledger row, or drops an unanswered one."""
-        if row is None:
-            return None
-
-        async def settle(usage: dict | None, usd: float | None, answered: bool) -> None:
-            if answered:
-                await self._ledger.settle(row, usage, usd)
-            else:
-                await self._ledger.drop(row)
-
-        return settle
 
     def _wires(
         self,
@@ -330,6 +310,20 @@ def _offer(listing: Listing, valves: Valves, endpoint: Endpoint) -> list[dict]:
 def _display_name(model: dict, names: Counter) -> str:
     name = model.get("name")
     return name if name and names[name] == 1 else model["id"]
+
+
+def _headers_for(
+    endpoint: Endpoint, creds: Credentials, forwarded: dict[str, str]
+) -> Callable[[str], dict[str, str]]:
+    """A chat's headers for a key: its own for the first, the next shared key's after a 429."""
+
+    def headers(key: str) -> dict[str, str]:
+        own = endpoint.headers(
+            key, organization=creds.organization, project=creds.project
+        )
+        return {**own, **forwarded}
+
+    return headers
 
 
 def _identified(creds: Credentials, user: dict | None, endpoint: Endpoint) -> dict:

@@ -33,6 +33,13 @@ drift on a shared machine hits both alike:
   against the minimal pipe, since Open WebUI reads the user's valves from its
   database for any pipe with per-user keys (~1 ms of TTFT that is the host's, not
   the pipe's). The connection and the valves are put back afterwards;
+- what USER_QUOTA's ledger adds to a chat on the global key (phase `ledger`, rows
+  "Ledger ..."; issue 18: "at most a few milliseconds", target <= 5 ms): a user of
+  its own with no key chats with the pipe on the API path (short answers),
+  alternately with USER_QUOTA empty and with limits that never trip; median with
+  minus median without, of time to first token (the check and insert before the
+  request) and of total time (those and the update after the answer), in Open
+  WebUI's own database (SQLite here). The valves are put back afterwards;
 - the longest `/health` answer time while streams run, while the upstream is slow to
   send headers, and while a model listing waits on a slow or a dead `/models` (a
   separate prober process asks `/health` every 10 ms);

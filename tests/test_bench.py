@@ -98,6 +98,9 @@ PIPE_ONLY = [
     "memory.before",
     "memory.after",
     "memory.growth",
+    # What USER_QUOTA's ledger adds to a chat (with minus without, in ms).
+    "ledger.ttft.added",
+    "ledger.total.added",
 ]
 
 

@@ -33,6 +33,11 @@ RESPONSES_LEGEND = (
     "database for any pipe with per-user keys (~1 ms of TTFT, the host's, not "
     "the pipe's): TTFT is judged against the minimal pipe too."
 )
+LEDGER_LEGEND = (
+    "Ledger rows: the pipe column is what USER_QUOTA's ledger adds to a chat on "
+    "the global key, median with it minus median without (ms): TTFT = the check "
+    "and insert before the request, total = those and the update after the answer."
+)
 
 
 def ratio_cell(ratio: float | None) -> str:
@@ -50,6 +55,8 @@ def render(figures: list[Figure], targets: list[dict], meta: dict) -> str:
     ]
     if any(f.key.startswith("responses.") for f in figures):
         lines.append(RESPONSES_LEGEND)
+    if any(f.key.startswith("ledger.") for f in figures):
+        lines.append(LEDGER_LEGEND)
     header = (
         f"{'figure':<56} {'unit':>8} {'floor':>8} {'built-in':>9} {'minimal':>9} "
         f"{'pipe':>9} {'ratio':>6} {'vs min':>6}  note"

@@ -26,6 +26,7 @@ ALL_PHASES = (
     "web",
     "concurrency",
     "responses",
+    "ledger",
     "health",
     "listing",
     "pipes",
@@ -39,6 +40,7 @@ REPS_FIELDS = (
     "web_reps_long",
     "responses_reps_short",
     "responses_web_reps_short",
+    "ledger_reps",
 )
 
 
@@ -86,6 +88,9 @@ class Plan:
     responses_concurrency: int = 10
     responses_conc_reps: int = 3
     responses_web_conc_reps: int = 3
+    # USER_QUOTA's ledger (phase `ledger`): short API chats, alternately without
+    # and with it, `ledger_reps` of each.
+    ledger_reps: int = 40
 
     @classmethod
     def make(cls, quick: bool, reps: float = 1.0) -> Plan:
@@ -127,4 +132,5 @@ class Plan:
             responses_web_reps_short=20,
             responses_conc_reps=3,
             responses_web_conc_reps=3,
+            ledger_reps=30,
         )

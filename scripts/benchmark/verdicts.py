@@ -1,4 +1,5 @@
-"""The targets of issue #6, judged on a run's figures: the PASS/FAIL lines.
+"""The targets of issue #6 (and issue 18's ledger cost), judged on a run's
+figures: the PASS/FAIL lines.
 
 Each target reads figures by key and says nothing when its phase did not run.
 Ratios read "how much worse is the pipe" (> 1: worse) and are judged paired
@@ -47,6 +48,7 @@ def judge(figures: list[Figure], plan: Plan, raw: dict) -> list[dict]:
         *in_process(book),
         *dead_endpoint(book),
         *memory(book, raw),
+        *ledger(book, raw),
     ]
 
 
@@ -190,5 +192,29 @@ def memory(book: dict[str, Figure], raw: dict) -> list[dict]:
             f.pipe < limit,
             f"pipe {f.pipe:+.1f} MB"
             + (f", built-in {f.builtin:+.1f} MB" if f.builtin is not None else ""),
+        )
+    ]
+
+
+def ledger(book: dict[str, Figure], raw: dict) -> list[dict]:
+    """USER_QUOTA's check, insert and update: "at most a few milliseconds" a chat
+    (issue 18), judged on the total time it adds (median with minus without)."""
+    f, ttft = book.get("ledger.total.added"), book.get("ledger.ttft.added")
+    if not (f and f.pipe is not None):
+        return []
+    figures = raw["ledger"]
+    n = min(sum(figures[side]["ok"]) for side in ("with", "without"))
+    medians = figures["total_median_ms"]
+    paired = figures["total_paired_added_ms"]
+    return [
+        verdict(
+            "USER_QUOTA's ledger adds at most a few ms (target: <= 5 ms per chat)",
+            f.pipe <= 5.0,
+            f"total {f.pipe:+.1f} ms"
+            + (f", TTFT {ttft.pipe:+.1f} ms" if ttft and ttft.pipe is not None else "")
+            + f" (median of {n}, {figures['database']}; total "
+            f"{medians['with']:.1f} with vs {medians['without']:.1f} ms without"
+            + ("" if paired is None else f"; back to back {paired:+.1f} ms")
+            + ")",
         )
     ]

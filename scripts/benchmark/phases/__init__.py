@@ -8,13 +8,14 @@ with `--profile`, last.
 from __future__ import annotations
 
 from . import concurrency, health, inproc, listing, memory, pipes, profile
-from . import responses, single
+from . import ledger, responses, single
 
 STEPS = (
     ("api", single.run_api),
     ("web", single.run_web),
     ("concurrency", concurrency.run),
     ("responses", responses.run),
+    ("ledger", ledger.run),
     ("health", health.run),
     ("listing", listing.run),
     ("pipes", pipes.run),

@@ -25,11 +25,11 @@ required_open_webui_version: 0.6.0
 #   quota.py              the USER_QUOTA valve's limits, their calendar windows and their messages.
 #   redact.py             the one place keys are removed from what users and logs see.
 #   catalog.py            which of the endpoint's models the model picker offers, and caching.
-#   rotation.py           several shared keys in OPENAI_API_KEY, taking turns and resting when limited.
 #   sse.py                an incremental reader for the upstream's text/event-stream.
 #   chat.py               relaying the upstream's answer to Open WebUI, streamed or whole.
 #   status.py             short lines in the chat telling the user what the pipe is doing.
 #   transport.py          one pooled aiohttp session, timeouts and retries.
+#   rotation.py           several shared keys in OPENAI_API_KEY, taking turns and resting when limited.
 #   unreachable.py        the background tasks of a chat whose endpoint just gave no answer.
 #   usage.py              the one-line summary shown with an answer: tokens, speed and cost.
 #   valves.py             the admin's and each user's settings, checked when saved.
@@ -737,22 +737,27 @@ def judge(
 ) -> tuple[str | None, str | None]:
     """(refusal, note) for one more chat, or one more background task, by this user.
 
-    Background tasks (titles, tags, follow-ups) use tokens but are not requests:
-    a chat's title must not be refused for the chat it names.
+    Background tasks (titles, tags, follow-ups) and a model's tool round trips use
+    tokens but are not requests: a chat's title, or the answer a tool result was
+    fetched for, must not be refused for the message it belongs to.
     """
     notes = []
+    refusals = []
     for limit in limits:
         if task and limit.metric == "requests":
             continue
         totals = spent.get(limit.period, Totals())
         refusal = over_limit(limit, totals, now)
         if refusal:
-            return refusal, None
+            refusals.append((window_end(limit.period, now), refusal))
+            continue
         if limit.metric == "requests":
             totals = Totals(totals.requests + 1, totals.tokens, totals.usd)
         note = left_note(limit, totals, now)
         if note:
             notes.append(note)
+    if refusals:  # the one that lasts longest: it says when chatting is possible again
+        return max(refusals, key=lambda pair: pair[0])[1], None
     return None, "; ".join(notes) or None
 
 
@@ -1055,95 +1060,6 @@ NO_LISTING_KEY = (
     f"Set OPENAI_API_KEY in {ADMIN_VALVES_PATH} so the pipe can list models "
     "(or list model ids in MODEL_ALLOWLIST)."
 )
-
-# ----- rotation.py -----------------------------------------------------------
-# Rotation: several shared keys in OPENAI_API_KEY, taking turns and resting when limited.
-#
-# One key means one rate limit for the whole instance. With several, comma-separated,
-# chats on the shared key take them in turn. A key the upstream answers with 429
-# rests for its Retry-After (a minute without one), a key out of quota
-# (`insufficient_quota`) for an hour, while the others serve the same chat at once.
-# With every key resting the user is told when to try again. One key keeps the
-# single-key behaviour: its 429s are waited out and retried like any other.
-#
-# What rests is remembered by this process only: a replica that has not met the
-# limit yet learns it from its own first 429.
-
-RATE_LIMITED_REST = 60.0
-NO_QUOTA_REST = 3600.0
-
-
-def split_keys(text: str) -> list[str]:
-    """The keys of an OPENAI_API_KEY valve: one, or several separated by commas."""
-    return [key.strip() for key in text.split(",") if key.strip()]
-
-
-class KeyRotation:
-    """Whose turn it is, and which keys rest until when (monotonic seconds)."""
-
-    def __init__(self) -> None:
-        self._turn = itertools.count()
-        self._resting: dict[str, float] = {}
-
-    def pick(self, keys: list[str], *, tried: frozenset[str] = frozenset()) -> str:
-        """The next key neither resting nor `tried`; PipeError when there is none."""
-        now = time.monotonic()
-        start = next(self._turn)
-        for offset in range(len(keys)):
-            key = keys[(start + offset) % len(keys)]
-            if key not in tried and self._resting.get(key, 0.0) <= now:
-                return key
-        wake = min(self._resting.get(key, now) for key in keys)
-        raise PipeError(_all_resting(len(keys), max(wake - now, 1.0)))
-
-    def rest(self, key: str, error: UpstreamError) -> float:
-        """Send a key to rest for as long as its answer asks; the seconds it rests."""
-        if error.detail.is_insufficient_quota:
-            seconds = NO_QUOTA_REST
-        elif error.retry_after is not None:
-            seconds = error.retry_after
-        else:
-            seconds = RATE_LIMITED_REST
-        until = max(self._resting.get(key, 0.0), time.monotonic() + seconds)
-        self._resting[key] = until
-        return seconds
-
-
-class SharedKey:
-    """The shared key one chat is on, and the way to the next one when it must rest."""
-
-    def __init__(self, rotation: KeyRotation, keys: list[str]) -> None:
-        self._rotation = rotation
-        self._keys = keys
-        self.key = rotation.pick(keys)
-        self._tried = {self.key}
-
-    def switch(self, error: UpstreamError) -> str:
-        """Rest the key that got `error` and take the next; PipeError when none is left.
-
-        Each key is tried once per chat, so a Retry-After of zero cannot loop.
-        """
-        seconds = self._rotation.rest(self.key, error)
-        log.info(
-            "shared key %d of %d rests %.0f s after a %s",
-            self._keys.index(self.key) + 1,
-            len(self._keys),
-            seconds,
-            "quota error" if error.detail.is_insufficient_quota else "429",
-        )
-        self.key = self._rotation.pick(self._keys, tried=frozenset(self._tried))
-        self._tried.add(self.key)
-        return self.key
-
-
-def _all_resting(count: int, seconds: float) -> str:
-    at = datetime.now(timezone.utc) + timedelta(seconds=seconds)
-    return (
-        f"All {count} shared keys are rate-limited or out of quota right now. Try "
-        f"again in {seconds:.0f} s (at {at:%H:%M:%S} UTC), or add your own API key "
-        f"in {USER_VALVES_PATH}."
-    )
-
 
 # ----- sse.py ----------------------------------------------------------------
 # SSE: an incremental reader for the upstream's text/event-stream.
@@ -1940,6 +1856,117 @@ def _status_name(status: int) -> str:
         return str(status)
 
 
+# ----- rotation.py -----------------------------------------------------------
+# Rotation: several shared keys in OPENAI_API_KEY, taking turns and resting when limited.
+#
+# One key means one rate limit for the whole instance. With several, comma-separated,
+# chats on the shared key take them in turn. A key the upstream answers with 429
+# rests for its Retry-After (a minute without one), a key out of quota
+# (`insufficient_quota`) for an hour, while the others serve the same chat at once.
+# With every key resting, a chat waits once for the first to wake if that is no
+# longer than a single key's 429 would be waited out (MAX_RETRY_WAIT), else the
+# user is told when to try again. One key keeps the single-key behaviour: its 429s
+# are waited out and retried like any other.
+#
+# What rests is remembered by this process only: a replica that has not met the
+# limit yet learns it from its own first 429.
+
+RATE_LIMITED_REST = 60.0
+NO_QUOTA_REST = 3600.0
+
+
+def split_keys(text: str) -> list[str]:
+    """The keys of an OPENAI_API_KEY valve: one, or several separated by commas."""
+    return [key.strip() for key in text.split(",") if key.strip()]
+
+
+class KeyRotation:
+    """Whose turn it is, and which keys rest until when (monotonic seconds)."""
+
+    def __init__(self) -> None:
+        self._turn = itertools.count()
+        self._resting: dict[str, float] = {}
+
+    def pick(self, keys: list[str], *, tried: frozenset[str] = frozenset()) -> str:
+        """The next key neither resting nor `tried`; PipeError when there is none."""
+        now = time.monotonic()
+        start = next(self._turn)
+        for offset in range(len(keys)):
+            key = keys[(start + offset) % len(keys)]
+            if key not in tried and self._resting.get(key, 0.0) <= now:
+                return key
+        wake = min(self._resting.get(key, now) for key in keys)
+        raise AllResting(len(keys), max(wake - now, 1.0))
+
+    def rest(self, key: str, error: UpstreamError) -> float:
+        """Send a key to rest for as long as its answer asks; the seconds it rests."""
+        if error.detail.is_insufficient_quota:
+            seconds = NO_QUOTA_REST
+        elif error.retry_after is not None:
+            seconds = error.retry_after
+        else:
+            seconds = RATE_LIMITED_REST
+        until = max(self._resting.get(key, 0.0), time.monotonic() + seconds)
+        self._resting[key] = until
+        return seconds
+
+
+class SharedKey:
+    """The shared key one chat is on, and the way to the next one when it must rest."""
+
+    def __init__(self, rotation: KeyRotation, keys: list[str]) -> None:
+        self._rotation = rotation
+        self._keys = keys
+        self.key = rotation.pick(keys)
+        self._tried = {self.key}
+        self._waited = False
+
+    async def switch(self, error: UpstreamError, wait: OnRetry | None) -> str:
+        """Rest the key that got `error` and take the next; PipeError when none is left.
+
+        Each key is tried once per chat, so a Retry-After of zero cannot loop. With
+        every key resting, `wait` (the status line), once per chat, when the first
+        wakes within MAX_RETRY_WAIT; None: no waiting (MAX_RETRIES is 0).
+        """
+        seconds = self._rotation.rest(self.key, error)
+        log.info(
+            "shared key %d of %d rests %.0f s after a %s",
+            self._keys.index(self.key) + 1,
+            len(self._keys),
+            seconds,
+            "quota error" if error.detail.is_insufficient_quota else "429",
+        )
+        try:
+            self.key = self._rotation.pick(self._keys, tried=frozenset(self._tried))
+        except AllResting as resting:
+            if wait is None or self._waited or resting.seconds > MAX_RETRY_WAIT:
+                raise
+            self._waited = True
+            await wait(resting.seconds, "All shared keys are rate-limited.")
+            await asyncio.sleep(resting.seconds)
+            self._tried.clear()
+            self.key = self._rotation.pick(self._keys)
+        self._tried.add(self.key)
+        return self.key
+
+
+class AllResting(PipeError):
+    """Every shared key rests; the message says when to try again."""
+
+    def __init__(self, count: int, seconds: float) -> None:
+        super().__init__(_all_resting(count, seconds))
+        self.seconds = seconds
+
+
+def _all_resting(count: int, seconds: float) -> str:
+    at = datetime.now(timezone.utc) + timedelta(seconds=seconds)
+    return (
+        f"All {count} shared keys are rate-limited or out of quota right now. Try "
+        f"again in {seconds:.0f} s (at {at:%H:%M:%S} UTC), or add your own API key "
+        f"in {USER_VALVES_PATH}."
+    )
+
+
 # ----- unreachable.py --------------------------------------------------------
 # Unreachable: the background tasks of a chat whose endpoint just gave no answer.
 #
@@ -2385,7 +2412,7 @@ class UserValves(BaseModel):
 class Credentials:
     """What one chat goes out with; `source` is "user", "global" or "none"."""
 
-    key: str
+    key: str = field(repr=False)
     source: str
     organization: str
     project: str
@@ -2402,7 +2429,7 @@ def credentials(
     project = _user_valve(user, "PROJECT_ID")
     shared = None
     if own:
-        key, source = own, "user"
+        key, source, keys = own, "user", [own]
     elif valves.ALLOW_GLOBAL_KEY_FALLBACK:
         keys = split_keys(valves.OPENAI_API_KEY)
         if len(keys) > 1:
@@ -2412,7 +2439,7 @@ def credentials(
     else:
         raise PipeError(NO_USER_KEY)
     for name, value in (
-        ("OPENAI_API_KEY", key),
+        *(("OPENAI_API_KEY", each) for each in keys),  # any shared key may serve
         ("ORGANIZATION_ID", organization),
         ("PROJECT_ID", project),
     ):
@@ -2895,7 +2922,7 @@ class ChatRequest:
         *,
         fallback: Callable[[], Wire] | None = None,
         on_no_responses: Callable[[], None] | None = None,
-        rekey: Callable[[UpstreamError], dict[str, str]] | None = None,
+        rekey: Callable[[UpstreamError], Awaitable[dict[str, str]]] | None = None,
         settle: Settle | None = None,
         note: str | None = None,
     ) -> None:
@@ -3067,7 +3094,7 @@ class ChatRequest:
                 )
             except UpstreamError as error:
                 if self.rekey is not None and error.status == 429:
-                    self.headers = self.rekey(error)
+                    self.headers = await self.rekey(error)
                     continue
                 if self.fallback is not None and no_such_route(error):
                     log.info(
@@ -3235,6 +3262,7 @@ class Ledger:
                     str(exc).splitlines()[0][:200] if str(exc) else "",
                 )
             self._failing = True
+            self._table = None  # dropped or restored without it: made again next time
             return None
         if self._failing:
             log.warning("USER_QUOTA applies again: the ledger works")
@@ -4048,7 +4076,7 @@ class Pipe:
             log.info("%s not sent: this chat's endpoint was unreachable", __task__)
             return _failure(unreachable, stream)
         admission = await self._admit(
-            valves, creds, __user__, model, __task__, __metadata__
+            valves, creds, __user__, model, __task__ or _kind(body), __metadata__
         )
         if admission.refusal:
             log.info("%s refused: over USER_QUOTA", __task__ or "chat")
@@ -4061,6 +4089,11 @@ class Pipe:
             endpoint, creds, forwarded_headers(__user__, __metadata__, __request__)
         )
         shared = creds.shared
+
+        async def rekey(error: UpstreamError) -> dict[str, str]:
+            wait = status.retrying if valves.MAX_RETRIES else None
+            return headers_for(await shared.switch(error, wait))
+
         request = ChatRequest(
             self._transport,
             self._refused,
@@ -4073,7 +4106,7 @@ class Pipe:
             redact,
             fallback=fallback,
             on_no_responses=lambda: self._no_responses.add(endpoint.base),
-            rekey=(lambda error: headers_for(shared.switch(error))) if shared else None,
+            rekey=rekey if shared else None,
             settle=self._ledger.settler(admission.row),
             note=admission.note,
         )
@@ -4088,7 +4121,7 @@ class Pipe:
         creds: Credentials,
         user: dict | None,
         model: str,
-        task: str | None,
+        kind: str,
         metadata: dict | None,
     ) -> Admission:
         """USER_QUOTA's verdict on a chat on the shared key; own keys are never counted."""
@@ -4099,7 +4132,7 @@ class Pipe:
         return await self._ledger.admit(
             str(user_id),
             parse_quota(valves.USER_QUOTA),
-            kind=task or "chat",
+            kind=kind,
             model=model,
             chat_id=chat_id if isinstance(chat_id, str) else None,
         )
@@ -4149,7 +4182,7 @@ class Pipe:
             ollama=endpoint.ollama,
             dropped=self._refused.get((url, model), ()),
         )
-        return Wire(url, {**payload, **extra})
+        return Wire(url, self._shed(url, model, payload, extra))
 
     def _responses_wire(
         self,
@@ -4171,10 +4204,15 @@ class Pipe:
             openai_api=endpoint.openai_rules,
             chat_id=chat_id if isinstance(chat_id, str) else None,
         )
+        payload = self._shed(url, model, payload, extra)
+        return Wire(url, payload, read_responses_stream, completion_from_response)
+
+    def _shed(self, url: str, model: str, payload: dict, extra: dict) -> dict:
+        """`extra` joined, then every parameter this endpoint refused for the model left out."""
         payload.update(extra)
         for name in self._refused.get((url, model), ()):
             drop_parameter(payload, name)
-        return Wire(url, payload, read_responses_stream, completion_from_response)
+        return payload
 
     async def close(self) -> None:
         """Close the connection pool; for embedders and tests, Open WebUI never calls it."""
@@ -4257,6 +4295,17 @@ def _headers_for(
         return {**own, **forwarded}
 
     return headers
+
+
+def _kind(body: dict) -> str:
+    """`chat`, or `tool_result` for the request that hands a model its tools' results."""
+    messages = body.get("messages")
+    last = messages[-1] if isinstance(messages, list) and messages else None
+    return (
+        "tool_result"
+        if isinstance(last, dict) and last.get("role") == "tool"
+        else "chat"
+    )
 
 
 def _identified(creds: Credentials, user: dict | None, endpoint: Endpoint) -> dict:

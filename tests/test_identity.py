@@ -7,7 +7,8 @@ connection, is in tests/e2e/test_identity_e2e.py.
 import re
 import sys
 
-from tests.owhost import load_pipe
+from tests.owhost import api_body, load_pipe, text_of
+from tests.upstream import answer_text
 
 NS = type(load_pipe()).__init__.__globals__
 safety_identifier, forwarded_headers = NS["safety_identifier"], NS["forwarded_headers"]
@@ -34,3 +35,17 @@ def test_nothing_is_forwarded_when_the_host_setting_is_off(monkeypatch):
 
     monkeypatch.setitem(sys.modules, "open_webui.env", Env)
     assert forwarded_headers(USER, {"chat_id": "c1"}, None) == {}
+
+
+async def test_a_refused_safety_identifier_is_left_out_from_then_on(
+    openai_host, upstream
+):
+    """An endpoint version that does not know it (older Azure api-versions) costs one retry, once."""
+    openai_host.saved_valves["ALLOW_GLOBAL_KEY_FALLBACK"] = True
+    refusal = "Unrecognized request argument supplied: safety_identifier"
+    upstream.add_fault("status", code=400, message=refusal, times=1)
+    for text in ("one", "two"):
+        answer = await openai_host.stream(api_body("gpt-4o", text, stream=True))
+        assert text_of(answer) == answer_text(text)
+    sent = ["safety_identifier" in r.body for r in upstream.chat_requests()]
+    assert sent == [True, False, False]

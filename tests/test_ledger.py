@@ -218,3 +218,37 @@ async def test_without_open_webui_the_file_still_chats(upstream, monkeypatch, ca
         r.getMessage() for r in caplog.records if "USER_QUOTA" in r.getMessage()
     ]
     assert "ModuleNotFoundError" in warning or "ImportError" in warning
+
+
+async def test_a_models_tool_round_trip_is_not_another_request(counted, database):
+    for n in range(3):
+        await chat(counted, f"chat {n}")
+    body = api_body("gpt-4o", "what time is it", stream=True)
+    body["messages"] += [
+        {
+            "role": "assistant",
+            "content": "",
+            "tool_calls": [
+                {
+                    "id": "call_1",
+                    "type": "function",
+                    "function": {"name": "clock", "arguments": "{}"},
+                }
+            ],
+        },
+        {"role": "tool", "tool_call_id": "call_1", "content": "12:00"},
+    ]
+    assert not errors_of(await counted.stream(body))
+    assert len(rows(database, kind="tool_result")) == 1
+
+
+async def test_a_dropped_table_is_made_again(counted, database, caplog):
+    await chat(counted, "one")
+    with sqlite3.connect(database) as connection:
+        connection.execute(f"DROP TABLE {TABLE}")
+    with caplog.at_level(logging.WARNING, logger="openai_manifold_pipe"):
+        await chat(counted, "lost")  # fails once, logged
+        for n in range(3):
+            await chat(counted, f"counted again {n}")
+    assert len(rows(database, kind="chat")) == 3
+    assert errors_of(await chat(counted, "over"))

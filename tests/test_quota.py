@@ -99,3 +99,14 @@ def test_a_nearly_used_limit_says_what_is_left():
     assert note == "shared key: 2 requests left this hour (until 23:00 UTC)"
     _, note = judge(limits, {"hour": Totals(requests=8)}, task=False, now=NOW)
     assert note == "shared key: 1 request left this hour (until 23:00 UTC)"
+
+
+def test_of_several_limits_used_up_the_refusal_names_the_one_that_lasts():
+    limits = parse_quota("requests/hour=1, usd/month=5, tokens/day=10")
+    spent = {
+        "hour": Totals(requests=1),
+        "month": Totals(usd=5),
+        "day": Totals(tokens=10),
+    }
+    refusal, _ = judge(limits, spent, task=False, now=NOW)
+    assert "usd/month=5" in refusal and "2027-01-01 00:00 UTC" in refusal

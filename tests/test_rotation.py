@@ -37,8 +37,8 @@ async def shared(upstream):
     await host.pipe.close()
 
 
-async def chat(host: Host, text: str = "hello") -> list:
-    return await host.stream(api_body("gpt-4o", text, stream=True))
+async def chat(host: Host, text: str = "hello", **kwargs) -> list:
+    return await host.stream(api_body("gpt-4o", text, stream=True), **kwargs)
 
 
 def keys_used(upstream: FakeOpenAI) -> Counter:
@@ -73,18 +73,42 @@ async def test_a_key_out_of_quota_rests_for_an_hour(shared, upstream):
     assert [r.key for r in upstream.chat_requests()].count(KEYS[0]) == 1
 
 
-async def test_with_every_key_resting_the_user_is_told_when_to_try_again(
+async def test_with_every_key_resting_long_the_user_is_told_when_to_try_again(
     shared, upstream
 ):
     for key in KEYS:
-        upstream.add_fault("status", key=key, code=429, retry_after=40, times=1)
+        upstream.add_fault("status", key=key, code=429, retry_after=90, times=1)
     [message] = errors_of(await chat(shared))
     assert "All 3 shared keys are rate-limited" in message
-    assert "Try again in 40 s" in message and "UTC" in message
+    assert "Try again in 90 s" in message and "UTC" in message
     assert len(upstream.chat_requests()) == 3
     # The next chat is told at once, without asking the upstream again.
     [again] = errors_of(await chat(shared))
     assert "All 3 shared keys" in again and len(upstream.chat_requests()) == 3
+
+
+async def test_with_every_key_resting_briefly_the_chat_waits_once(shared, upstream):
+    """As one key's 429 would be waited out: more keys must not make a burst worse."""
+    for key in KEYS:
+        upstream.add_fault("status", key=key, code=429, retry_after=1, times=1)
+    events = []
+
+    async def emitter(event):
+        events.append(event["data"]["description"])
+
+    started = time.monotonic()
+    assert text_of(await chat(shared, emitter=emitter)) == answer_text("hello")
+    assert 1 <= time.monotonic() - started < 5
+    assert len(upstream.chat_requests()) == 4
+    assert "All shared keys are rate-limited. Retrying in 1 s..." in events
+
+
+async def test_without_retries_a_chat_does_not_wait_for_a_key(shared, upstream):
+    shared.saved_valves["MAX_RETRIES"] = 0
+    for key in KEYS:
+        upstream.add_fault("status", key=key, code=429, retry_after=1, times=1)
+    [message] = errors_of(await chat(shared))
+    assert "Try again in 1 s" in message and len(upstream.chat_requests()) == 3
 
 
 async def test_one_key_keeps_waiting_out_a_429(upstream):
@@ -119,3 +143,12 @@ async def test_no_key_of_the_list_ever_shows(shared, upstream):
 async def test_models_are_listed_with_the_first_key(shared, upstream):
     assert await shared.models()
     assert [r.key for r in upstream.model_requests()] == [KEYS[0]]
+
+
+async def test_a_key_that_cannot_travel_in_a_header_is_refused_wherever_it_stands(
+    shared, upstream
+):
+    shared.saved_valves["OPENAI_API_KEY"] = f"{KEYS[0]}, sk-bad key, {KEYS[2]}"
+    [message] = errors_of(await chat(shared))
+    assert "cannot be sent in a request header" in message
+    assert "sk-bad" not in message and upstream.chat_requests() == []

@@ -6,7 +6,7 @@ cannot travel in an HTTP header are refused here, with the place to fix them,
 rather than failing inside aiohttp with a message that could echo them.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from .errors import ADMIN_VALVES_PATH, NO_USER_KEY, USER_VALVES_PATH, PipeError
 from .rotation import KeyRotation, SharedKey, split_keys
@@ -17,7 +17,7 @@ from .valves import Valves
 class Credentials:
     """What one chat goes out with; `source` is "user", "global" or "none"."""
 
-    key: str
+    key: str = field(repr=False)
     source: str
     organization: str
     project: str
@@ -34,7 +34,7 @@ def credentials(
     project = _user_valve(user, "PROJECT_ID")
     shared = None
     if own:
-        key, source = own, "user"
+        key, source, keys = own, "user", [own]
     elif valves.ALLOW_GLOBAL_KEY_FALLBACK:
         keys = split_keys(valves.OPENAI_API_KEY)
         if len(keys) > 1:
@@ -44,7 +44,7 @@ def credentials(
     else:
         raise PipeError(NO_USER_KEY)
     for name, value in (
-        ("OPENAI_API_KEY", key),
+        *(("OPENAI_API_KEY", each) for each in keys),  # any shared key may serve
         ("ORGANIZATION_ID", organization),
         ("PROJECT_ID", project),
     ):

@@ -64,7 +64,7 @@ class ChatRequest:
         *,
         fallback: Callable[[], Wire] | None = None,
         on_no_responses: Callable[[], None] | None = None,
-        rekey: Callable[[UpstreamError], dict[str, str]] | None = None,
+        rekey: Callable[[UpstreamError], Awaitable[dict[str, str]]] | None = None,
         settle: Settle | None = None,
         note: str | None = None,
     ) -> None:
@@ -236,7 +236,7 @@ class ChatRequest:
                 )
             except UpstreamError as error:
                 if self.rekey is not None and error.status == 429:
-                    self.headers = self.rekey(error)
+                    self.headers = await self.rekey(error)
                     continue
                 if self.fallback is not None and no_such_route(error):
                     log.info(

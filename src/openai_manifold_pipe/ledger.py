@@ -126,6 +126,7 @@ class Ledger:
                     str(exc).splitlines()[0][:200] if str(exc) else "",
                 )
             self._failing = True
+            self._table = None  # dropped or restored without it: made again next time
             return None
         if self._failing:
             log.warning("USER_QUOTA applies again: the ledger works")

@@ -115,7 +115,7 @@ class Pipe:
             log.info("%s not sent: this chat's endpoint was unreachable", __task__)
             return _failure(unreachable, stream)
         admission = await self._admit(
-            valves, creds, __user__, model, __task__, __metadata__
+            valves, creds, __user__, model, __task__ or _kind(body), __metadata__
         )
         if admission.refusal:
             log.info("%s refused: over USER_QUOTA", __task__ or "chat")
@@ -128,6 +128,11 @@ class Pipe:
             endpoint, creds, forwarded_headers(__user__, __metadata__, __request__)
         )
         shared = creds.shared
+
+        async def rekey(error: UpstreamError) -> dict[str, str]:
+            wait = status.retrying if valves.MAX_RETRIES else None
+            return headers_for(await shared.switch(error, wait))
+
         request = ChatRequest(
             self._transport,
             self._refused,
@@ -140,7 +145,7 @@ class Pipe:
             redact,
             fallback=fallback,
             on_no_responses=lambda: self._no_responses.add(endpoint.base),
-            rekey=(lambda error: headers_for(shared.switch(error))) if shared else None,
+            rekey=rekey if shared else None,
             settle=self._ledger.settler(admission.row),
             note=admission.note,
         )
@@ -155,7 +160,7 @@ class Pipe:
         creds: Credentials,
         user: dict | None,
         model: str,
-        task: str | None,
+        kind: str,
         metadata: dict | None,
     ) -> Admission:
         """USER_QUOTA's verdict on a chat on the shared key; own keys are never counted."""
@@ -166,7 +171,7 @@ class Pipe:
         return await self._ledger.admit(
             str(user_id),
             parse_quota(valves.USER_QUOTA),
-            kind=task or "chat",
+            kind=kind,
             model=model,
             chat_id=chat_id if isinstance(chat_id, str) else None,
         )
@@ -216,7 +221,7 @@ class Pipe:
             ollama=endpoint.ollama,
             dropped=self._refused.get((url, model), ()),
         )
-        return Wire(url, {**payload, **extra})
+        return Wire(url, self._shed(url, model, payload, extra))
 
     def _responses_wire(
         self,
@@ -238,10 +243,15 @@ class Pipe:
             openai_api=endpoint.openai_rules,
             chat_id=chat_id if isinstance(chat_id, str) else None,
         )
+        payload = self._shed(url, model, payload, extra)
+        return Wire(url, payload, read_responses_stream, completion_from_response)
+
+    def _shed(self, url: str, model: str, payload: dict, extra: dict) -> dict:
+        """`extra` joined, then every parameter this endpoint refused for the model left out."""
         payload.update(extra)
         for name in self._refused.get((url, model), ()):
             drop_parameter(payload, name)
-        return Wire(url, payload, read_responses_stream, completion_from_response)
+        return payload
 
     async def close(self) -> None:
         """Close the connection pool; for embedders and tests, Open WebUI never calls it."""
@@ -324,6 +334,17 @@ def _headers_for(
         return {**own, **forwarded}
 
     return headers
+
+
+def _kind(body: dict) -> str:
+    """`chat`, or `tool_result` for the request that hands a model its tools' results."""
+    messages = body.get("messages")
+    last = messages[-1] if isinstance(messages, list) and messages else None
+    return (
+        "tool_result"
+        if isinstance(last, dict) and last.get("role") == "tool"
+        else "chat"
+    )
 
 
 def _identified(creds: Credentials, user: dict | None, endpoint: Endpoint) -> dict:

@@ -149,20 +149,25 @@ def judge(
 ) -> tuple[str | None, str | None]:
     """(refusal, note) for one more chat, or one more background task, by this user.
 
-    Background tasks (titles, tags, follow-ups) use tokens but are not requests:
-    a chat's title must not be refused for the chat it names.
+    Background tasks (titles, tags, follow-ups) and a model's tool round trips use
+    tokens but are not requests: a chat's title, or the answer a tool result was
+    fetched for, must not be refused for the message it belongs to.
     """
     notes = []
+    refusals = []
     for limit in limits:
         if task and limit.metric == "requests":
             continue
         totals = spent.get(limit.period, Totals())
         refusal = over_limit(limit, totals, now)
         if refusal:
-            return refusal, None
+            refusals.append((window_end(limit.period, now), refusal))
+            continue
         if limit.metric == "requests":
             totals = Totals(totals.requests + 1, totals.tokens, totals.usd)
         note = left_note(limit, totals, now)
         if note:
             notes.append(note)
+    if refusals:  # the one that lasts longest: it says when chatting is possible again
+        return max(refusals, key=lambda pair: pair[0])[1], None
     return None, "; ".join(notes) or None

@@ -4,19 +4,23 @@ One key means one rate limit for the whole instance. With several, comma-separat
 chats on the shared key take them in turn. A key the upstream answers with 429
 rests for its Retry-After (a minute without one), a key out of quota
 (`insufficient_quota`) for an hour, while the others serve the same chat at once.
-With every key resting the user is told when to try again. One key keeps the
-single-key behaviour: its 429s are waited out and retried like any other.
+With every key resting, a chat waits once for the first to wake if that is no
+longer than a single key's 429 would be waited out (MAX_RETRY_WAIT), else the
+user is told when to try again. One key keeps the single-key behaviour: its 429s
+are waited out and retried like any other.
 
 What rests is remembered by this process only: a replica that has not met the
 limit yet learns it from its own first 429.
 """
 
+import asyncio
 import itertools
 import time
 from datetime import datetime, timedelta, timezone
 
 from .errors import USER_VALVES_PATH, PipeError, UpstreamError
 from .redact import log
+from .transport import MAX_RETRY_WAIT, OnRetry
 
 RATE_LIMITED_REST = 60.0
 NO_QUOTA_REST = 3600.0
@@ -43,7 +47,7 @@ class KeyRotation:
             if key not in tried and self._resting.get(key, 0.0) <= now:
                 return key
         wake = min(self._resting.get(key, now) for key in keys)
-        raise PipeError(_all_resting(len(keys), max(wake - now, 1.0)))
+        raise AllResting(len(keys), max(wake - now, 1.0))
 
     def rest(self, key: str, error: UpstreamError) -> float:
         """Send a key to rest for as long as its answer asks; the seconds it rests."""
@@ -66,11 +70,14 @@ class SharedKey:
         self._keys = keys
         self.key = rotation.pick(keys)
         self._tried = {self.key}
+        self._waited = False
 
-    def switch(self, error: UpstreamError) -> str:
+    async def switch(self, error: UpstreamError, wait: OnRetry | None) -> str:
         """Rest the key that got `error` and take the next; PipeError when none is left.
 
-        Each key is tried once per chat, so a Retry-After of zero cannot loop.
+        Each key is tried once per chat, so a Retry-After of zero cannot loop. With
+        every key resting, `wait` (the status line), once per chat, when the first
+        wakes within MAX_RETRY_WAIT; None: no waiting (MAX_RETRIES is 0).
         """
         seconds = self._rotation.rest(self.key, error)
         log.info(
@@ -80,9 +87,26 @@ class SharedKey:
             seconds,
             "quota error" if error.detail.is_insufficient_quota else "429",
         )
-        self.key = self._rotation.pick(self._keys, tried=frozenset(self._tried))
+        try:
+            self.key = self._rotation.pick(self._keys, tried=frozenset(self._tried))
+        except AllResting as resting:
+            if wait is None or self._waited or resting.seconds > MAX_RETRY_WAIT:
+                raise
+            self._waited = True
+            await wait(resting.seconds, "All shared keys are rate-limited.")
+            await asyncio.sleep(resting.seconds)
+            self._tried.clear()
+            self.key = self._rotation.pick(self._keys)
         self._tried.add(self.key)
         return self.key
+
+
+class AllResting(PipeError):
+    """Every shared key rests; the message says when to try again."""
+
+    def __init__(self, count: int, seconds: float) -> None:
+        super().__init__(_all_resting(count, seconds))
+        self.seconds = seconds
 
 
 def _all_resting(count: int, seconds: float) -> str:

@@ -179,45 +179,31 @@ async def test_two_ledgers_on_one_database_agree(
         await other.close()
 
 
-async def test_a_broken_ledger_lets_chats_through_and_logs_once(
-    upstream, tmp_path, caplog, engine_kind
+@pytest.mark.parametrize("broken", ["async", "sync", "no open_webui"])
+async def test_a_ledger_that_cannot_work_lets_chats_through_and_logs_once(
+    upstream, tmp_path, caplog, monkeypatch, broken
 ):
+    """Its database out of reach, or (SPEC "Imports") Open WebUI not importable."""
+    if broken == "no open_webui":
+        monkeypatch.setitem(sys.modules, "open_webui", None)  # import open_webui fails
     pipe = load_pipe()
-    missing = tmp_path / "no such directory" / "webui.db"
-    pipe._ledger = type(pipe._ledger)(make_engine(engine_kind, missing))
+    if broken != "no open_webui":
+        missing = tmp_path / "no such directory" / "webui.db"
+        pipe._ledger = type(pipe._ledger)(make_engine(broken, missing))
     host = quota_host(pipe, upstream, "requests/hour=1")
     try:
         with caplog.at_level(logging.WARNING, logger="openai_manifold_pipe"):
             for n in range(3):
-                assert text_of(await chat(host, f"chat {n}")) == answer_text(
-                    f"chat {n}"
-                )
-    finally:
-        await pipe.close()
-    warnings = [
-        r.getMessage() for r in caplog.records if "USER_QUOTA" in r.getMessage()
-    ]
-    assert len(warnings) == 1 and "chats go through uncounted" in warnings[0]
-    assert GLOBAL[-8:] not in warnings[0]
-
-
-async def test_without_open_webui_the_file_still_chats(upstream, monkeypatch, caplog):
-    """SPEC "Imports": the ledger's lazy imports failing is a ledger failure, no more."""
-    monkeypatch.setitem(sys.modules, "open_webui", None)  # import open_webui fails
-    pipe = load_pipe()
-    host = quota_host(pipe, upstream, "requests/hour=1")
-    try:
-        with caplog.at_level(logging.WARNING, logger="openai_manifold_pipe"):
-            for n in range(2):
-                assert text_of(await chat(host, f"chat {n}")) == answer_text(
-                    f"chat {n}"
-                )
+                answer = await chat(host, f"chat {n}")
+                assert text_of(answer) == answer_text(f"chat {n}")
     finally:
         await pipe.close()
     [warning] = [
         r.getMessage() for r in caplog.records if "USER_QUOTA" in r.getMessage()
     ]
-    assert "ModuleNotFoundError" in warning or "ImportError" in warning
+    assert "chats go through uncounted" in warning and GLOBAL[-8:] not in warning
+    if broken == "no open_webui":
+        assert "ModuleNotFoundError" in warning or "ImportError" in warning
 
 
 async def test_a_models_tool_round_trip_is_not_another_request(counted, database):

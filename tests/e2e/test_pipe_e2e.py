@@ -272,6 +272,7 @@ def test_global_valves_round_trip(pipe: InstalledPipe, world: World):
         {"MODEL_CACHE_TTL": -1},
         {"REQUEST_TIMEOUT": -5},
         {"REASONING_EFFORT": "maximum"},
+        {"USER_QUOTA": "requests/fortnight=3"},
     ],
     ids=lambda bad: next(iter(bad)),
 )

@@ -1,7 +1,7 @@
 """
 title: OpenAI Manifold Pipe
 author: OpenAI Manifold Pipe maintainers
-version: 0.3.0
+version: 0.4.0
 license: MIT
 description: OpenAI and OpenAI-compatible models in Open WebUI, with per-user API keys.
 required_open_webui_version: 0.6.0

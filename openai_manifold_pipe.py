@@ -62,7 +62,7 @@ import weakref
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from contextlib import aclosing
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
 from email.utils import parsedate_to_datetime
 from http import HTTPStatus
@@ -551,6 +551,18 @@ def _finite(value: str | None) -> float | None:
 CHAT_ID_HEADER = "X-OpenWebUI-Chat-Id"
 
 
+def user_id_of(user: dict | None) -> str | None:
+    """The Open WebUI user id in `__user__`, when there is one."""
+    user_id = user.get("id") if isinstance(user, dict) else None
+    return str(user_id) if user_id else None
+
+
+def chat_id_of(metadata: dict | None) -> str | None:
+    """The chat id in `__metadata__`; None on the API path, which has no chat."""
+    chat_id = metadata.get("chat_id") if isinstance(metadata, dict) else None
+    return chat_id if chat_id and isinstance(chat_id, str) else None
+
+
 def safety_identifier(user_id: str) -> str:
     """A stable 64-character stand-in for an Open WebUI user id (OpenAI's maximum)."""
     return hashlib.sha256(f"openai-manifold-pipe:{user_id}".encode()).hexdigest()
@@ -563,10 +575,11 @@ def forwarded_headers(
     env = sys.modules.get("open_webui.env")
     if not getattr(env, "ENABLE_FORWARD_USER_INFO_HEADERS", False):
         return {}
-    if not isinstance(user, dict) or not user.get("id"):
+    user_id = user_id_of(user)
+    if user_id is None:
         return {}
     person = SimpleNamespace(
-        id=str(user["id"]),
+        id=user_id,
         name=str(user.get("name") or ""),
         email=str(user.get("email") or ""),
         role=str(user.get("role") or ""),
@@ -586,10 +599,10 @@ def forwarded_headers(
         headers = dict(include_user_info_headers({}, person, request=request))
     else:
         headers = dict(include_user_info_headers({}, person))
-    chat_id = metadata.get("chat_id") if isinstance(metadata, dict) else None
+    chat_id = chat_id_of(metadata)
     if chat_id:
         name = getattr(env, "FORWARD_SESSION_INFO_HEADER_CHAT_ID", CHAT_ID_HEADER)
-        headers[str(name)] = str(chat_id)
+        headers[str(name)] = chat_id
     return headers
 
 
@@ -684,11 +697,8 @@ def window_end(period: str, now: datetime) -> datetime:
     return start + timedelta(seconds=step)
 
 
-def over_limit(limit: Limit, totals: Totals, now: datetime) -> str | None:
-    """The message for a user who has used up `limit`, or None."""
-    used = totals.of(limit.metric)
-    if used < limit.amount:
-        return None
+def refusal_message(limit: Limit, used: float, now: datetime) -> str:
+    """The message for a user who has used up `limit`."""
     resets = window_end(limit.period, now).strftime("%Y-%m-%d %H:%M UTC")
     return (
         f"You have reached your limit on the shared key: {_figure(limit.metric, used)} "
@@ -707,9 +717,8 @@ def left_note(limit: Limit, totals: Totals, now: datetime) -> str | None:
     last = limit.metric == "requests" and left <= 1
     if left > limit.amount * NEARLY_USED and not last:
         return None
-    until = window_end(limit.period, now).strftime("%H:%M UTC")
-    if limit.period in ("week", "month"):
-        until = window_end(limit.period, now).strftime("%Y-%m-%d %H:%M UTC")
+    when = "%Y-%m-%d %H:%M UTC" if limit.period in ("week", "month") else "%H:%M UTC"
+    until = window_end(limit.period, now).strftime(when)
     return (
         f"shared key: {_figure(limit.metric, left)} left {_this(limit.period)} "
         f"(until {until})"
@@ -742,22 +751,22 @@ def judge(
     fetched for, must not be refused for the message it belongs to.
     """
     notes = []
-    refusals = []
+    used_up: list[tuple[Limit, float]] = []
     for limit in limits:
         if task and limit.metric == "requests":
             continue
         totals = spent.get(limit.period, Totals())
-        refusal = over_limit(limit, totals, now)
-        if refusal:
-            refusals.append((window_end(limit.period, now), refusal))
+        if totals.of(limit.metric) >= limit.amount:
+            used_up.append((limit, totals.of(limit.metric)))
             continue
         if limit.metric == "requests":
-            totals = Totals(totals.requests + 1, totals.tokens, totals.usd)
+            totals = replace(totals, requests=totals.requests + 1)
         note = left_note(limit, totals, now)
         if note:
             notes.append(note)
-    if refusals:  # the one that lasts longest: it says when chatting is possible again
-        return max(refusals, key=lambda pair: pair[0])[1], None
+    if used_up:  # the one that lasts longest: it says when chatting is possible again
+        limit, used = max(used_up, key=lambda pair: window_end(pair[0].period, now))
+        return refusal_message(limit, used, now), None
     return None, "; ".join(notes) or None
 
 
@@ -1989,11 +1998,10 @@ ChatKey = tuple[str, str, str]
 
 def chat_key(user: dict | None, metadata: dict | None, base: str) -> ChatKey | None:
     """Who, which chat and where; None on the API path, which has no chat."""
-    chat_id = (metadata or {}).get("chat_id") if isinstance(metadata, dict) else None
-    if not chat_id or not isinstance(chat_id, str):
+    chat_id = chat_id_of(metadata)
+    if chat_id is None:
         return None
-    user_id = (user or {}).get("id") if isinstance(user, dict) else None
-    return (str(user_id or ""), chat_id, base)
+    return (user_id_of(user) or "", chat_id, base)
 
 
 class UnreachableChats:
@@ -3043,6 +3051,8 @@ class ChatRequest:
 
     async def _finish(self, progress: Progress) -> None:
         """Count the chat in the ledger, then show the usage line."""
+        if self.settle is None and not self.status.visible:
+            return  # the API path without a quota: nothing to count or show
         prices = prices_for(self.valves.MODEL_PRICES, self.endpoint.openai_rules)
         price = price_of(self.model, prices)
         if self.settle is not None:
@@ -3210,48 +3220,35 @@ class Ledger:
         return await self._run(work) or Admission()
 
     def settler(self, row: int | None) -> Settle | None:
-        """What ends a counted chat: its usage written, or its row dropped if unanswered."""
+        """What ends a counted chat: what it used written to its row, or the row
+        dropped when the upstream never answered (it cost nothing)."""
         if row is None:
             return None
 
         async def settle(usage: dict | None, usd: float | None, answered: bool) -> None:
-            if answered:
-                await self.settle(row, usage, usd)
-            else:
-                await self.drop(row)
+            tokens_in, tokens_out = tokens_of(usage)
+
+            def work(connection: Any) -> None:
+                table = self._table
+                chat = table.c.id == row
+                if not answered:
+                    connection.execute(table.delete().where(chat))
+                    return
+                written = {"input_tokens": tokens_in, "output_tokens": tokens_out}
+                connection.execute(
+                    table.update().where(chat).values(**written, usd=usd or 0.0)
+                )
+
+            await self._run(work)
 
         return settle
-
-    async def settle(self, row: int, usage: dict | None, usd: float | None) -> None:
-        """Write what the chat used, once its answer is over."""
-        tokens_in, tokens_out = tokens_of(usage)
-
-        def work(connection: Any) -> None:
-            table = self._table
-            connection.execute(
-                table.update()
-                .where(table.c.id == row)
-                .values(
-                    input_tokens=tokens_in, output_tokens=tokens_out, usd=usd or 0.0
-                )
-            )
-
-        await self._run(work)
-
-    async def drop(self, row: int) -> None:
-        """Forget a chat the upstream never answered: it cost nothing."""
-
-        def work(connection: Any) -> None:
-            connection.execute(self._table.delete().where(self._table.c.id == row))
-
-        await self._run(work)
 
     async def _run(self, work: Callable[[Any], Any]) -> Any:
         """Run `work(connection)` in a transaction; on failure, log once and return None."""
         try:
-            engine = self._engine or _open_webui_engine()
+            engine, schema = self._database()
             if self._table is None:
-                self._table = await self._made(engine)
+                self._table = await _made(engine, schema)
             result = await _transaction(engine, work)
         except Exception as exc:  # quota checking never takes chat down
             if not self._failing:
@@ -3269,19 +3266,28 @@ class Ledger:
         self._failing = False
         return result
 
-    async def _made(self, engine: Any) -> Any:
-        """The table, created when missing; another replica creating it at once is fine."""
-        schema = self._schema if self._engine is not None else _open_webui_schema()
-        table = _define(schema)
+    def _database(self) -> tuple[Any, str | None]:
+        """The engine and schema given, else Open WebUI's: its async engine (0.9
+        and later) or its sync one, and DATABASE_SCHEMA."""
+        if self._engine is not None:
+            return self._engine, self._schema
+        from open_webui.internal import db
 
-        def create(connection: Any) -> None:
-            table.metadata.create_all(connection, checkfirst=True)
+        return getattr(db, "async_engine", None) or db.engine, db.metadata_obj.schema
 
-        try:
-            await _transaction(engine, create)
-        except Exception:  # lost the race: the second look finds the table
-            await _transaction(engine, create)
-        return table
+
+async def _made(engine: Any, schema: str | None) -> Any:
+    """The table, created when missing; another replica creating it at once is fine."""
+    table = _define(schema)
+
+    def create(connection: Any) -> None:
+        table.metadata.create_all(connection, checkfirst=True)
+
+    try:
+        await _transaction(engine, create)
+    except Exception:  # lost the race: the second look finds the table
+        await _transaction(engine, create)
+    return table
 
 
 async def _transaction(engine: Any, work: Callable[[Any], Any]) -> Any:
@@ -3295,19 +3301,6 @@ async def _transaction(engine: Any, work: Callable[[Any], Any]) -> Any:
 def _sync_transaction(engine: Any, work: Callable[[Any], Any]) -> Any:
     with engine.begin() as connection:
         return work(connection)
-
-
-def _open_webui_engine() -> Any:
-    """Open WebUI's async engine (0.9 and later), else its sync engine."""
-    from open_webui.internal import db
-
-    return getattr(db, "async_engine", None) or db.engine
-
-
-def _open_webui_schema() -> str | None:
-    from open_webui.internal import db
-
-    return db.metadata_obj.schema
 
 
 def _define(schema: str | None) -> Any:
@@ -4069,6 +4062,7 @@ class Pipe:
             _status_emitter(__event_emitter__, __task__, __metadata__), redact
         )
         endpoint = _endpoint(valves)
+        user_id, chat_id = user_id_of(__user__), chat_id_of(__metadata__)
         chat = chat_key(__user__, __metadata__, endpoint.base)
         if not __task__:
             self._unreachable.forget(chat)  # what the user sends always tries
@@ -4076,15 +4070,13 @@ class Pipe:
             log.info("%s not sent: this chat's endpoint was unreachable", __task__)
             return _failure(unreachable, stream)
         admission = await self._admit(
-            valves, creds, __user__, model, __task__ or _kind(body), __metadata__
+            valves, creds, user_id, chat_id, model, __task__ or _kind(body)
         )
         if admission.refusal:
             log.info("%s refused: over USER_QUOTA", __task__ or "chat")
             return _failure(admission.refusal, stream)
-        identified = _identified(creds, __user__, endpoint)
-        wire, fallback = self._wires(
-            body, model, valves, endpoint, __metadata__, identified
-        )
+        identified = _identified(creds, user_id, endpoint)
+        wire, fallback = self._wires(body, model, valves, endpoint, chat_id, identified)
         headers_for = _headers_for(
             endpoint, creds, forwarded_headers(__user__, __metadata__, __request__)
         )
@@ -4119,22 +4111,20 @@ class Pipe:
         self,
         valves: Valves,
         creds: Credentials,
-        user: dict | None,
+        user_id: str | None,
+        chat_id: str | None,
         model: str,
         kind: str,
-        metadata: dict | None,
     ) -> Admission:
         """USER_QUOTA's verdict on a chat on the shared key; own keys are never counted."""
-        user_id = user.get("id") if isinstance(user, dict) else None
         if creds.source == "user" or not valves.USER_QUOTA.strip() or not user_id:
             return Admission()
-        chat_id = metadata.get("chat_id") if isinstance(metadata, dict) else None
         return await self._ledger.admit(
-            str(user_id),
+            user_id,
             parse_quota(valves.USER_QUOTA),
             kind=kind,
             model=model,
-            chat_id=chat_id if isinstance(chat_id, str) else None,
+            chat_id=chat_id,
         )
 
     def _wires(
@@ -4143,7 +4133,7 @@ class Pipe:
         model: str,
         valves: Valves,
         endpoint: Endpoint,
-        metadata: dict | None,
+        chat_id: str | None,
         extra: dict,
     ) -> tuple[Wire, Callable[[], Wire] | None]:
         """The wire this chat takes and, under `auto`, the one to fall back on.
@@ -4156,7 +4146,7 @@ class Pipe:
 
         if not self._uses_responses(valves, endpoint, model):
             return chat_wire(), None
-        wire = self._responses_wire(body, model, valves, endpoint, metadata, extra)
+        wire = self._responses_wire(body, model, valves, endpoint, chat_id, extra)
         return wire, chat_wire if _responses_mode(valves) == "auto" else None
 
     def _uses_responses(self, valves: Valves, endpoint: Endpoint, model: str) -> bool:
@@ -4190,11 +4180,10 @@ class Pipe:
         model: str,
         valves: Valves,
         endpoint: Endpoint,
-        metadata: dict | None,
+        chat_id: str | None,
         extra: dict,
     ) -> Wire:
         url = endpoint.responses_url
-        chat_id = metadata.get("chat_id") if isinstance(metadata, dict) else None
         payload = build_responses_request(
             body,
             model,
@@ -4202,7 +4191,7 @@ class Pipe:
             default_effort=valves.REASONING_EFFORT,
             summary=valves.REASONING_SUMMARY,
             openai_api=endpoint.openai_rules,
-            chat_id=chat_id if isinstance(chat_id, str) else None,
+            chat_id=chat_id,
         )
         payload = self._shed(url, model, payload, extra)
         return Wire(url, payload, read_responses_stream, completion_from_response)
@@ -4308,12 +4297,11 @@ def _kind(body: dict) -> str:
     )
 
 
-def _identified(creds: Credentials, user: dict | None, endpoint: Endpoint) -> dict:
+def _identified(creds: Credentials, user_id: str | None, endpoint: Endpoint) -> dict:
     """safety_identifier for a chat on the shared key to OpenAI or Azure OpenAI."""
-    user_id = user.get("id") if isinstance(user, dict) else None
     if creds.source != "global" or not endpoint.openai_rules or not user_id:
         return {}
-    return {"safety_identifier": safety_identifier(str(user_id))}
+    return {"safety_identifier": safety_identifier(user_id)}
 
 
 def _responses_mode(valves: Valves) -> str:

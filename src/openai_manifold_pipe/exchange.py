@@ -185,6 +185,8 @@ class ChatRequest:
 
     async def _finish(self, progress: Progress) -> None:
         """Count the chat in the ledger, then show the usage line."""
+        if self.settle is None and not self.status.visible:
+            return  # the API path without a quota: nothing to count or show
         prices = prices_for(self.valves.MODEL_PRICES, self.endpoint.openai_rules)
         price = price_of(self.model, prices)
         if self.settle is not None:

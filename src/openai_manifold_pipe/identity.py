@@ -23,6 +23,18 @@ from urllib.parse import quote
 CHAT_ID_HEADER = "X-OpenWebUI-Chat-Id"
 
 
+def user_id_of(user: dict | None) -> str | None:
+    """The Open WebUI user id in `__user__`, when there is one."""
+    user_id = user.get("id") if isinstance(user, dict) else None
+    return str(user_id) if user_id else None
+
+
+def chat_id_of(metadata: dict | None) -> str | None:
+    """The chat id in `__metadata__`; None on the API path, which has no chat."""
+    chat_id = metadata.get("chat_id") if isinstance(metadata, dict) else None
+    return chat_id if chat_id and isinstance(chat_id, str) else None
+
+
 def safety_identifier(user_id: str) -> str:
     """A stable 64-character stand-in for an Open WebUI user id (OpenAI's maximum)."""
     return hashlib.sha256(f"openai-manifold-pipe:{user_id}".encode()).hexdigest()
@@ -35,10 +47,11 @@ def forwarded_headers(
     env = sys.modules.get("open_webui.env")
     if not getattr(env, "ENABLE_FORWARD_USER_INFO_HEADERS", False):
         return {}
-    if not isinstance(user, dict) or not user.get("id"):
+    user_id = user_id_of(user)
+    if user_id is None:
         return {}
     person = SimpleNamespace(
-        id=str(user["id"]),
+        id=user_id,
         name=str(user.get("name") or ""),
         email=str(user.get("email") or ""),
         role=str(user.get("role") or ""),
@@ -58,8 +71,8 @@ def forwarded_headers(
         headers = dict(include_user_info_headers({}, person, request=request))
     else:
         headers = dict(include_user_info_headers({}, person))
-    chat_id = metadata.get("chat_id") if isinstance(metadata, dict) else None
+    chat_id = chat_id_of(metadata)
     if chat_id:
         name = getattr(env, "FORWARD_SESSION_INFO_HEADER_CHAT_ID", CHAT_ID_HEADER)
-        headers[str(name)] = str(chat_id)
+        headers[str(name)] = chat_id
     return headers

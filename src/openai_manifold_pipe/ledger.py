@@ -74,48 +74,35 @@ class Ledger:
         return await self._run(work) or Admission()
 
     def settler(self, row: int | None) -> Settle | None:
-        """What ends a counted chat: its usage written, or its row dropped if unanswered."""
+        """What ends a counted chat: what it used written to its row, or the row
+        dropped when the upstream never answered (it cost nothing)."""
         if row is None:
             return None
 
         async def settle(usage: dict | None, usd: float | None, answered: bool) -> None:
-            if answered:
-                await self.settle(row, usage, usd)
-            else:
-                await self.drop(row)
+            tokens_in, tokens_out = tokens_of(usage)
+
+            def work(connection: Any) -> None:
+                table = self._table
+                chat = table.c.id == row
+                if not answered:
+                    connection.execute(table.delete().where(chat))
+                    return
+                written = {"input_tokens": tokens_in, "output_tokens": tokens_out}
+                connection.execute(
+                    table.update().where(chat).values(**written, usd=usd or 0.0)
+                )
+
+            await self._run(work)
 
         return settle
-
-    async def settle(self, row: int, usage: dict | None, usd: float | None) -> None:
-        """Write what the chat used, once its answer is over."""
-        tokens_in, tokens_out = tokens_of(usage)
-
-        def work(connection: Any) -> None:
-            table = self._table
-            connection.execute(
-                table.update()
-                .where(table.c.id == row)
-                .values(
-                    input_tokens=tokens_in, output_tokens=tokens_out, usd=usd or 0.0
-                )
-            )
-
-        await self._run(work)
-
-    async def drop(self, row: int) -> None:
-        """Forget a chat the upstream never answered: it cost nothing."""
-
-        def work(connection: Any) -> None:
-            connection.execute(self._table.delete().where(self._table.c.id == row))
-
-        await self._run(work)
 
     async def _run(self, work: Callable[[Any], Any]) -> Any:
         """Run `work(connection)` in a transaction; on failure, log once and return None."""
         try:
-            engine = self._engine or _open_webui_engine()
+            engine, schema = self._database()
             if self._table is None:
-                self._table = await self._made(engine)
+                self._table = await _made(engine, schema)
             result = await _transaction(engine, work)
         except Exception as exc:  # quota checking never takes chat down
             if not self._failing:
@@ -133,19 +120,28 @@ class Ledger:
         self._failing = False
         return result
 
-    async def _made(self, engine: Any) -> Any:
-        """The table, created when missing; another replica creating it at once is fine."""
-        schema = self._schema if self._engine is not None else _open_webui_schema()
-        table = _define(schema)
+    def _database(self) -> tuple[Any, str | None]:
+        """The engine and schema given, else Open WebUI's: its async engine (0.9
+        and later) or its sync one, and DATABASE_SCHEMA."""
+        if self._engine is not None:
+            return self._engine, self._schema
+        from open_webui.internal import db
 
-        def create(connection: Any) -> None:
-            table.metadata.create_all(connection, checkfirst=True)
+        return getattr(db, "async_engine", None) or db.engine, db.metadata_obj.schema
 
-        try:
-            await _transaction(engine, create)
-        except Exception:  # lost the race: the second look finds the table
-            await _transaction(engine, create)
-        return table
+
+async def _made(engine: Any, schema: str | None) -> Any:
+    """The table, created when missing; another replica creating it at once is fine."""
+    table = _define(schema)
+
+    def create(connection: Any) -> None:
+        table.metadata.create_all(connection, checkfirst=True)
+
+    try:
+        await _transaction(engine, create)
+    except Exception:  # lost the race: the second look finds the table
+        await _transaction(engine, create)
+    return table
 
 
 async def _transaction(engine: Any, work: Callable[[Any], Any]) -> Any:
@@ -159,19 +155,6 @@ async def _transaction(engine: Any, work: Callable[[Any], Any]) -> Any:
 def _sync_transaction(engine: Any, work: Callable[[Any], Any]) -> Any:
     with engine.begin() as connection:
         return work(connection)
-
-
-def _open_webui_engine() -> Any:
-    """Open WebUI's async engine (0.9 and later), else its sync engine."""
-    from open_webui.internal import db
-
-    return getattr(db, "async_engine", None) or db.engine
-
-
-def _open_webui_schema() -> str | None:
-    from open_webui.internal import db
-
-    return db.metadata_obj.schema
 
 
 def _define(schema: str | None) -> Any:

@@ -31,7 +31,7 @@ from .credentials import Credentials, credentials
 from .endpoint import Endpoint
 from .errors import ADMIN_VALVES_PATH, PipeError, UpstreamError, host_of
 from .exchange import ChatRequest, Wire
-from .identity import forwarded_headers, safety_identifier
+from .identity import chat_id_of, forwarded_headers, safety_identifier, user_id_of
 from .ledger import Admission, Ledger
 from .payload import build_payload, drop_parameter, strip_function_prefix
 from .quota import parse_quota
@@ -108,6 +108,7 @@ class Pipe:
             _status_emitter(__event_emitter__, __task__, __metadata__), redact
         )
         endpoint = _endpoint(valves)
+        user_id, chat_id = user_id_of(__user__), chat_id_of(__metadata__)
         chat = chat_key(__user__, __metadata__, endpoint.base)
         if not __task__:
             self._unreachable.forget(chat)  # what the user sends always tries
@@ -115,15 +116,13 @@ class Pipe:
             log.info("%s not sent: this chat's endpoint was unreachable", __task__)
             return _failure(unreachable, stream)
         admission = await self._admit(
-            valves, creds, __user__, model, __task__ or _kind(body), __metadata__
+            valves, creds, user_id, chat_id, model, __task__ or _kind(body)
         )
         if admission.refusal:
             log.info("%s refused: over USER_QUOTA", __task__ or "chat")
             return _failure(admission.refusal, stream)
-        identified = _identified(creds, __user__, endpoint)
-        wire, fallback = self._wires(
-            body, model, valves, endpoint, __metadata__, identified
-        )
+        identified = _identified(creds, user_id, endpoint)
+        wire, fallback = self._wires(body, model, valves, endpoint, chat_id, identified)
         headers_for = _headers_for(
             endpoint, creds, forwarded_headers(__user__, __metadata__, __request__)
         )
@@ -158,22 +157,20 @@ class Pipe:
         self,
         valves: Valves,
         creds: Credentials,
-        user: dict | None,
+        user_id: str | None,
+        chat_id: str | None,
         model: str,
         kind: str,
-        metadata: dict | None,
     ) -> Admission:
         """USER_QUOTA's verdict on a chat on the shared key; own keys are never counted."""
-        user_id = user.get("id") if isinstance(user, dict) else None
         if creds.source == "user" or not valves.USER_QUOTA.strip() or not user_id:
             return Admission()
-        chat_id = metadata.get("chat_id") if isinstance(metadata, dict) else None
         return await self._ledger.admit(
-            str(user_id),
+            user_id,
             parse_quota(valves.USER_QUOTA),
             kind=kind,
             model=model,
-            chat_id=chat_id if isinstance(chat_id, str) else None,
+            chat_id=chat_id,
         )
 
     def _wires(
@@ -182,7 +179,7 @@ class Pipe:
         model: str,
         valves: Valves,
         endpoint: Endpoint,
-        metadata: dict | None,
+        chat_id: str | None,
         extra: dict,
     ) -> tuple[Wire, Callable[[], Wire] | None]:
         """The wire this chat takes and, under `auto`, the one to fall back on.
@@ -195,7 +192,7 @@ class Pipe:
 
         if not self._uses_responses(valves, endpoint, model):
             return chat_wire(), None
-        wire = self._responses_wire(body, model, valves, endpoint, metadata, extra)
+        wire = self._responses_wire(body, model, valves, endpoint, chat_id, extra)
         return wire, chat_wire if _responses_mode(valves) == "auto" else None
 
     def _uses_responses(self, valves: Valves, endpoint: Endpoint, model: str) -> bool:
@@ -229,11 +226,10 @@ class Pipe:
         model: str,
         valves: Valves,
         endpoint: Endpoint,
-        metadata: dict | None,
+        chat_id: str | None,
         extra: dict,
     ) -> Wire:
         url = endpoint.responses_url
-        chat_id = metadata.get("chat_id") if isinstance(metadata, dict) else None
         payload = build_responses_request(
             body,
             model,
@@ -241,7 +237,7 @@ class Pipe:
             default_effort=valves.REASONING_EFFORT,
             summary=valves.REASONING_SUMMARY,
             openai_api=endpoint.openai_rules,
-            chat_id=chat_id if isinstance(chat_id, str) else None,
+            chat_id=chat_id,
         )
         payload = self._shed(url, model, payload, extra)
         return Wire(url, payload, read_responses_stream, completion_from_response)
@@ -347,12 +343,11 @@ def _kind(body: dict) -> str:
     )
 
 
-def _identified(creds: Credentials, user: dict | None, endpoint: Endpoint) -> dict:
+def _identified(creds: Credentials, user_id: str | None, endpoint: Endpoint) -> dict:
     """safety_identifier for a chat on the shared key to OpenAI or Azure OpenAI."""
-    user_id = user.get("id") if isinstance(user, dict) else None
     if creds.source != "global" or not endpoint.openai_rules or not user_id:
         return {}
-    return {"safety_identifier": safety_identifier(str(user_id))}
+    return {"safety_identifier": safety_identifier(user_id)}
 
 
 def _responses_mode(valves: Valves) -> str:

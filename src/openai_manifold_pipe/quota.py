@@ -8,7 +8,7 @@ told, rather than sliding by the second.
 
 import functools
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
 
 from .errors import USER_VALVES_PATH
@@ -96,11 +96,8 @@ def window_end(period: str, now: datetime) -> datetime:
     return start + timedelta(seconds=step)
 
 
-def over_limit(limit: Limit, totals: Totals, now: datetime) -> str | None:
-    """The message for a user who has used up `limit`, or None."""
-    used = totals.of(limit.metric)
-    if used < limit.amount:
-        return None
+def refusal_message(limit: Limit, used: float, now: datetime) -> str:
+    """The message for a user who has used up `limit`."""
     resets = window_end(limit.period, now).strftime("%Y-%m-%d %H:%M UTC")
     return (
         f"You have reached your limit on the shared key: {_figure(limit.metric, used)} "
@@ -119,9 +116,8 @@ def left_note(limit: Limit, totals: Totals, now: datetime) -> str | None:
     last = limit.metric == "requests" and left <= 1
     if left > limit.amount * NEARLY_USED and not last:
         return None
-    until = window_end(limit.period, now).strftime("%H:%M UTC")
-    if limit.period in ("week", "month"):
-        until = window_end(limit.period, now).strftime("%Y-%m-%d %H:%M UTC")
+    when = "%Y-%m-%d %H:%M UTC" if limit.period in ("week", "month") else "%H:%M UTC"
+    until = window_end(limit.period, now).strftime(when)
     return (
         f"shared key: {_figure(limit.metric, left)} left {_this(limit.period)} "
         f"(until {until})"
@@ -154,20 +150,20 @@ def judge(
     fetched for, must not be refused for the message it belongs to.
     """
     notes = []
-    refusals = []
+    used_up: list[tuple[Limit, float]] = []
     for limit in limits:
         if task and limit.metric == "requests":
             continue
         totals = spent.get(limit.period, Totals())
-        refusal = over_limit(limit, totals, now)
-        if refusal:
-            refusals.append((window_end(limit.period, now), refusal))
+        if totals.of(limit.metric) >= limit.amount:
+            used_up.append((limit, totals.of(limit.metric)))
             continue
         if limit.metric == "requests":
-            totals = Totals(totals.requests + 1, totals.tokens, totals.usd)
+            totals = replace(totals, requests=totals.requests + 1)
         note = left_note(limit, totals, now)
         if note:
             notes.append(note)
-    if refusals:  # the one that lasts longest: it says when chatting is possible again
-        return max(refusals, key=lambda pair: pair[0])[1], None
+    if used_up:  # the one that lasts longest: it says when chatting is possible again
+        limit, used = max(used_up, key=lambda pair: window_end(pair[0].period, now))
+        return refusal_message(limit, used, now), None
     return None, "; ".join(notes) or None

@@ -10,6 +10,8 @@ chat's own message. What the user sends always tries the endpoint again.
 
 import time
 
+from .identity import chat_id_of, user_id_of
+
 # Long enough for the tasks that follow a failed answer, short enough that a
 # later turn's tasks never inherit a failure the endpoint has recovered from.
 REMEMBER_SECONDS = 60.0
@@ -22,11 +24,10 @@ ChatKey = tuple[str, str, str]
 
 def chat_key(user: dict | None, metadata: dict | None, base: str) -> ChatKey | None:
     """Who, which chat and where; None on the API path, which has no chat."""
-    chat_id = (metadata or {}).get("chat_id") if isinstance(metadata, dict) else None
-    if not chat_id or not isinstance(chat_id, str):
+    chat_id = chat_id_of(metadata)
+    if chat_id is None:
         return None
-    user_id = (user or {}).get("id") if isinstance(user, dict) else None
-    return (str(user_id or ""), chat_id, base)
+    return (user_id_of(user) or "", chat_id, base)
 
 
 class UnreachableChats:
